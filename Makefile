@@ -1,0 +1,29 @@
+# Thin targets; each one sets up .venv itself so a fresh machine needs only Python, pip and make.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench package clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	DO_NOT_TRACK=1 PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m tools.demo
+
+test: $(STAMP)
+	$(BIN)/ruff check src connectors tests tools bench
+	DO_NOT_TRACK=1 PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	DO_NOT_TRACK=1 PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m bench.run
+
+package: $(STAMP)
+	$(BIN)/python -m tools.package $(CONNECTOR)
+
+clean:
+	rm -rf $(VENV) dist connectors/*/files

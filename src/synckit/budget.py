@@ -1,0 +1,122 @@
+"""A proactive, thread-safe rate limiter: fixed per-period limits plus what X-RateLimit headers say.
+
+    limiter = RateLimiter([(3, 1.0), (120, 60.0)], reserve=5, max_wait=30)
+    limiter.acquire()            # blocks until every window has room, or raises BudgetExhausted
+    limiter.update(response.headers)
+
+The sliding windows keep send times of the last period only, so memory is bounded by the limits.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from collections.abc import Callable, Mapping
+
+from .errors import BudgetExhausted
+
+
+class RateLimiter:
+    def __init__(
+        self,
+        limits: list[tuple[int, float]] | None = None,
+        *,
+        reserve: int = 0,
+        max_wait: float = 3600.0,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        remaining_header: str = "X-RateLimit-Remaining",
+        reset_header: str = "X-RateLimit-Reset",
+    ):
+        self.limits = sorted(limits or [], key=lambda lp: lp[1])
+        self.reserve = reserve
+        self.max_wait = max_wait
+        self._clock, self._wall, self._sleep = clock, wall, sleep
+        self._sent: dict[float, collections.deque[float]] = {p: collections.deque() for _, p in self.limits}
+        self._lock = threading.Lock()
+        self._remaining: int | None = None  # from headers: requests left in the server's window
+        self._reset_at: float | None = None  # monotonic time the server's window resets
+        self._in_flight = 0
+        self.remaining_header, self.reset_header = remaining_header, reset_header
+        self.waits = 0
+        self.waited_seconds = 0.0
+
+    def acquire(self) -> None:
+        """Block until a request may be sent; raise BudgetExhausted if that would take longer than max_wait."""
+        while True:
+            with self._lock:
+                wait = self._wait_needed()
+                if wait <= 0:
+                    now = self._clock()
+                    for deque in self._sent.values():
+                        deque.append(now)
+                    if self._remaining is not None:
+                        self._remaining -= 1
+                    return
+                if wait > self.max_wait:
+                    raise BudgetExhausted(
+                        f"request budget spent; it refills in {wait:.0f}s, more than the {self.max_wait:.0f}s "
+                        "this sync may wait",
+                        resume_at=self._wall() + wait,
+                    )
+                self.waits += 1
+                self.waited_seconds += wait
+            self._sleep(min(wait, 5.0))
+
+    def _wait_needed(self) -> float:
+        now = self._clock()
+        wait = 0.0
+        for limit, period in self.limits:
+            deque = self._sent[period]
+            while deque and deque[0] <= now - period:
+                deque.popleft()
+            if len(deque) >= limit:
+                wait = max(wait, deque[0] + period - now)
+        if self._remaining is not None and self._remaining <= self.reserve:
+            if self._reset_at is None or self._reset_at <= now:
+                self._remaining = None  # the server's window has rolled over; trust headers again
+            else:
+                wait = max(wait, self._reset_at - now)
+        return wait
+
+    def update(self, headers: Mapping[str, str]) -> None:
+        """Adopt the server's view of the budget from X-RateLimit-Remaining/Reset, when present."""
+        remaining = _int(headers.get(self.remaining_header))
+        if remaining is None:
+            return
+        reset = _float(headers.get(self.reset_header))
+        with self._lock:
+            now = self._clock()
+            new_window = self._remaining is None or self._reset_at is None
+            if reset is not None:
+                # Reset is either an epoch timestamp or seconds until reset; tell them apart by size.
+                seconds = reset - self._wall() if reset > 1e9 else reset
+                reset_at = now + max(0.0, seconds)
+                new_window = new_window or reset_at > self._reset_at + 1.5
+                self._reset_at = reset_at if new_window or self._reset_at is None else self._reset_at
+            # Within one window responses may arrive out of order across threads: keep the lowest figure,
+            # minus the requests already sent that the server has not counted yet.
+            if new_window:
+                self._remaining = remaining
+            else:
+                self._remaining = min(self._remaining, remaining)
+
+    @property
+    def remaining(self) -> int | None:
+        return self._remaining
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(str(value).strip()) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _float(value: str | None) -> float | None:
+    try:
+        return float(str(value).strip()) if value is not None else None
+    except ValueError:
+        return None

@@ -1,0 +1,158 @@
+"""Paginators: one generator interface, ``pages(http, path, params, extract, start) -> Iterator[Page]``.
+
+Each yields ``Page(records, next)`` where ``next`` is the token to resume *after* this page (a page
+number, an offset or a URL), or None when the declared stop rule says the traversal is over. A token
+saved in state resumes the same traversal after a crash. Stop rules are explicit; nothing else ends
+a traversal, and a page that would repeat the previous one raises instead of looping.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import requests
+
+from .errors import PagingError
+from .http import Http
+
+Extract = Callable[[requests.Response], list[dict]]
+
+
+@dataclass
+class Page:
+    records: list[dict]
+    next: Any  # resume token for the page after this one; None: this was the last page
+    response: requests.Response | None = None
+
+
+class Paginator(Protocol):
+    def pages(
+        self, http: Http, path: str, params: Mapping[str, Any], extract: Extract, start: Any = None
+    ) -> Iterator[Page]: ...
+
+
+@dataclass(frozen=True)
+class PageNumber:
+    """``?page=N&per_page=S``; stops on a short page (fewer than ``size`` records).
+
+    ``first`` is 1 for most APIs and 0 for Accelo's ``_page``.
+    """
+
+    size: int
+    page_param: str = "page"
+    size_param: str | None = "per_page"
+    first: int = 1
+
+    def request_params(self, params: Mapping[str, Any], page: int) -> dict[str, Any]:
+        out = {**params, self.page_param: page}
+        if self.size_param:
+            out[self.size_param] = self.size
+        return out
+
+    def pages(self, http, path, params, extract, start=None):
+        page = self.first if start is None else int(start)
+        previous: list[dict] | None = None
+        while True:
+            response = http.get(path, params=self.request_params(params, page))
+            records = extract(response)
+            if records and records == previous:
+                raise PagingError(f"page {page} of {path} repeats the previous page; stopping to avoid a loop")
+            nxt = page + 1 if len(records) >= self.size else None
+            yield Page(records, nxt, response)
+            if nxt is None:
+                return
+            page, previous = nxt, records
+
+
+@dataclass(frozen=True)
+class Offset:
+    """``?offset=N&limit=S`` (or ``$skip``/``$top``); stops on a short page."""
+
+    size: int
+    offset_param: str = "offset"
+    limit_param: str = "limit"
+
+    def pages(self, http, path, params, extract, start=None):
+        offset = 0 if start is None else int(start)
+        while True:
+            response = http.get(path, params={**params, self.offset_param: offset, self.limit_param: self.size})
+            records = extract(response)
+            nxt = offset + len(records) if len(records) >= self.size else None
+            yield Page(records, nxt, response)
+            if nxt is None:
+                return
+            offset = nxt
+
+
+@dataclass(frozen=True)
+class LinkHeader:
+    """Follows ``Link: <url>; rel="next"`` exactly; stops when there is no next link.
+
+    The next URL must stay on the API's origin (``Http.url`` refuses others), and a link that points
+    back at the page just read raises rather than loops. The resume token is the next URL itself.
+    """
+
+    rel: str = "next"
+
+    def pages(self, http, path, params, extract, start=None):
+        url, query = (start, None) if start else (path, dict(params))
+        seen: set[str] = set()
+        while True:
+            response = http.get(url, params=query)
+            records = extract(response)
+            link = response.links.get(self.rel, {}).get("url")
+            if link and (link in seen or link == response.url):
+                raise PagingError(f"the next link of {path} points back at a page already read")
+            if link:
+                seen.add(link)
+                http.url(link)  # same-origin check before the token is saved anywhere
+            yield Page(records, link or None, response)
+            if not link:
+                return
+            url, query = link, None
+
+
+def parallel_page_numbers(
+    fetch: Callable[[int], tuple[list[dict], requests.Response | None]],
+    *,
+    size: int,
+    start: int,
+    workers: int,
+) -> Iterator[Page]:
+    """Fetch page numbers ``start, start+1, ...`` with up to ``workers`` in flight; yield them in order.
+
+    The traversal ends at the first short page (fewer than ``size`` records); pages already requested
+    beyond it are discarded. A page that fails after its retries raises: a transient error never
+    looks like the end of the table. Callers emit rows from the yielding thread only.
+    """
+    if workers <= 1:
+        page = start
+        while True:
+            records, response = fetch(page)
+            nxt = page + 1 if len(records) >= size else None
+            yield Page(records, nxt, response)
+            if nxt is None:
+                return
+            page = nxt
+    pool = cf.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="page")
+    try:
+        in_flight: dict[int, cf.Future] = {}
+        next_to_submit = start
+        page = start
+        while True:
+            while len(in_flight) < workers:
+                in_flight[next_to_submit] = pool.submit(fetch, next_to_submit)
+                next_to_submit += 1
+            records, response = in_flight.pop(page).result()
+            nxt = page + 1 if len(records) >= size else None
+            yield Page(records, nxt, response)
+            if nxt is None:
+                return
+            page = nxt
+    finally:
+        for future in in_flight.values():
+            future.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,146 @@
+"""Record shaping: flatten nested objects, keep arrays as JSON, convert vendor strings to typed values.
+
+Converters return None for empty input and raise ``ValueError`` naming the bad value otherwise, so a
+malformed field never silently becomes a wrong number or date.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from zoneinfo import ZoneInfo
+
+_TRUE = {"true", "1", "yes", "y", "t"}
+_FALSE = {"false", "0", "no", "n", "f"}
+
+
+def flatten(record: Mapping[str, Any], sep: str = "_", prefix: str = "") -> dict[str, Any]:
+    """``{"address": {"street": "x"}, "tags": [1]}`` -> ``{"address_street": "x", "tags": "[1]"}``."""
+    out: dict[str, Any] = {}
+    for key, value in record.items():
+        name = f"{prefix}{sep}{key}" if prefix else str(key)
+        if isinstance(value, Mapping):
+            if value:
+                out.update(flatten(value, sep, name))
+            else:
+                out[name] = None
+        elif isinstance(value, (list, tuple)):
+            out[name] = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+        else:
+            out[name] = value
+    return out
+
+
+def to_utc_iso(dt: datetime) -> str:
+    """A timezone-aware datetime as ``YYYY-MM-DDTHH:MM:SS[.ffffff]Z``."""
+    if dt.tzinfo is None:
+        raise ValueError(f"naive datetime {dt!r} has no zone")
+    return dt.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def parse_iso(value: str, default_tz: str | None = "UTC") -> datetime:
+    """Parse ISO 8601 (``Z``, offsets, fractions); a value without zone is read in ``default_tz``."""
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    dt = datetime.fromisoformat(text)
+    if dt.tzinfo is None:
+        if default_tz is None:
+            raise ValueError(f"timestamp {value!r} has no time zone")
+        dt = dt.replace(tzinfo=ZoneInfo(default_tz))
+    return dt.astimezone(timezone.utc)
+
+
+def epoch(value: Any) -> str | None:
+    """Epoch seconds (int or string, as Accelo sends them) -> UTC ISO string; '0'/'' -> None."""
+    if value is None or value == "" or str(value) == "0":
+        return None
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"not an epoch timestamp: {value!r}") from None
+    return to_utc_iso(datetime.fromtimestamp(seconds, tz=timezone.utc))
+
+
+def iso(value: Any, default_tz: str = "UTC") -> str | None:
+    """ISO string (any offset, or none: then ``default_tz``) -> UTC ISO string."""
+    if value is None or value == "":
+        return None
+    return to_utc_iso(parse_iso(str(value), default_tz))
+
+
+def local(value: Any, fmt: str, tz: str) -> str | None:
+    """A local-time string in ``fmt`` (e.g. ``%Y/%m/%d %H:%M:%S``) in zone ``tz`` -> UTC ISO string."""
+    if value is None or value == "":
+        return None
+    naive = datetime.strptime(str(value).strip(), fmt)
+    # zoneinfo resolves DST gaps and folds by the fold attribute (0: the first occurrence).
+    return to_utc_iso(naive.replace(tzinfo=ZoneInfo(tz)))
+
+
+def money(value: Any) -> float | None:
+    """``"1234.5000"`` or ``"$1,234.50"`` -> 1234.5; '' -> None."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    text = str(value).strip().replace(",", "").replace("$", "")
+    try:
+        return float(Decimal(text))
+    except InvalidOperation:
+        raise ValueError(f"not a money amount: {value!r}") from None
+
+
+def boolean(value: Any) -> bool | None:
+    """``"true"/"false"``, ``"1"/"0"``, ``"yes"/"no"`` and real booleans; '' -> None."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError(f"not a boolean: {value!r}")
+
+
+def integer(value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"not an integer: {value!r}")
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise ValueError(f"not an integer: {value!r}") from None
+
+
+def number(value: Any) -> float | None:
+    if value is None or value == "":
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"not a number: {value!r}") from None
+
+
+def text(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value if isinstance(value, str) else json.dumps(value) if isinstance(value, (dict, list)) else str(value)
+
+
+def convert(row: Mapping[str, Any], converters: Mapping[str, Any], *, where: str = "") -> dict[str, Any]:
+    """Apply ``converters[column](value)`` to the row's columns; a failure names the column and where."""
+    out = dict(row)
+    for column, fn in converters.items():
+        if column in out:
+            try:
+                out[column] = fn(out[column])
+            except (ValueError, TypeError) as exc:
+                raise ValueError(f"{where}column '{column}': {exc}") from None
+    return out

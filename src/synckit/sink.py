@@ -1,0 +1,92 @@
+"""Where rows and state go: the SDK's Operations in production, a recorder in tests and benchmarks."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any, Protocol
+
+
+class Sink(Protocol):
+    def upsert(self, table: str, row: dict[str, Any]) -> None: ...
+    def delete(self, table: str, keys: dict[str, Any]) -> None: ...
+    def checkpoint(self, state: dict[str, Any]) -> None: ...
+
+
+class FivetranSink:
+    """Calls ``fivetran_connector_sdk.Operations`` (imported lazily so the toolkit works without it)."""
+
+    def __init__(self) -> None:
+        from fivetran_connector_sdk import Operations
+
+        self._op = Operations
+
+    def upsert(self, table: str, row: dict[str, Any]) -> None:
+        self._op.upsert(table=table, data=row)
+
+    def delete(self, table: str, keys: dict[str, Any]) -> None:
+        self._op.delete(table=table, keys=keys)
+
+    def checkpoint(self, state: dict[str, Any]) -> None:
+        self._op.checkpoint(state=copy.deepcopy(state))
+
+
+class Crash(Exception):
+    """Raised by MemorySink to simulate a process killed after a given number of operations."""
+
+
+class MemorySink:
+    """Records operations. ``tables`` holds only what a committed checkpoint made durable, like a
+    warehouse does; ``crash_after`` kills the "process" at the N-th operation."""
+
+    def __init__(self, *, primary_keys: dict[str, tuple[str, ...]] | None = None, crash_after: int | None = None,
+                 keep_ops: bool = True):
+        self.primary_keys = primary_keys or {}
+        self.crash_after = crash_after
+        self.keep_ops = keep_ops
+        self.ops: list[tuple[str, str | None, Any]] = []
+        self.count = 0
+        self.upserts = 0
+        self.tables: dict[str, dict[tuple, dict]] = {}
+        self._pending: list[tuple[str, str, dict]] = []
+        self.state: dict[str, Any] = {}
+        self.checkpoints = 0
+
+    def _tick(self) -> None:
+        self.count += 1
+        if self.crash_after is not None and self.count > self.crash_after:
+            raise Crash(f"simulated kill at operation {self.count}")
+
+    def _key(self, table: str, row: dict) -> tuple:
+        pk = self.primary_keys.get(table)
+        return tuple(row[k] for k in pk) if pk else tuple(sorted(row.items()))
+
+    def upsert(self, table: str, row: dict[str, Any]) -> None:
+        self._tick()
+        self.upserts += 1
+        if self.keep_ops:
+            self.ops.append(("upsert", table, row))
+        self._pending.append(("upsert", table, row))
+
+    def delete(self, table: str, keys: dict[str, Any]) -> None:
+        self._tick()
+        if self.keep_ops:
+            self.ops.append(("delete", table, keys))
+        self._pending.append(("delete", table, keys))
+
+    def checkpoint(self, state: dict[str, Any]) -> None:
+        self._tick()
+        # The state must be JSON: the SDK serialises it, and a secret or a datetime would show here.
+        snapshot = json.loads(json.dumps(state))
+        if self.keep_ops:
+            self.ops.append(("checkpoint", None, snapshot))
+        for kind, table, row in self._pending:
+            rows = self.tables.setdefault(table, {})
+            if kind == "upsert":
+                key = self._key(table, row)
+                rows[key] = {**rows.get(key, {}), **row}
+            else:
+                rows.pop(self._key(table, row), None)
+        self._pending.clear()
+        self.state = snapshot
+        self.checkpoints += 1
