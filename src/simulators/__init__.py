@@ -1,0 +1,1 @@
+"""Local simulators of the vendor APIs, on a shared harness (``harness.py``)."""

@@ -1,0 +1,200 @@
+"""Simulator of the Awardco API (see the API notes: both the guessed user list and Reports v2).
+
+Decisions implemented: ``apiKey`` header matched case-insensitively, 401/403 bodies
+``{"success":false,"message":...}``; ``GET /api/users`` with 1-based ``page``, ``per_page`` clamped to
+100, ordered by ``employeeId``, ``updated_since`` inclusive on ``updated_at`` (400 if unparseable);
+Reports v2: ``POST /api/v2/reports/{id}`` -> ``{"taskId"}``, status "in progress" for the first
+``polls_before_done`` polls, then "completed" with an absolute ``paginatedApiBaseUrl``; CSV pages with a
+BOM and a header row each; 60 requests per minute per key, 429 with ``Retry-After`` and no
+``X-RateLimit-*`` headers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import itertools
+import threading
+from datetime import datetime, timezone
+from typing import Any
+
+from werkzeug.wrappers import Request, Response
+
+from .harness import Dataset, Faults, SimApp, json_response, serve_forever
+
+REPORT_IDS = {2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 14, 15, 16, 18, 21}
+USERS_REPORT = 9
+REPORT_COLUMNS = ["Employee ID", "First Name", "Last Name", "Email", "Username", "Status"]
+FIRST = ["Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances", "Ken", "Radia", "Tim", "Zoë", "José"]
+LAST = ["Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Allen", "Thompson", "Perlman", "O'Brien"]
+
+
+def iso(dt: datetime) -> str:
+    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class AwardcoSim(SimApp):
+    def __init__(self, users: int = 250, *, tie: int = 1, api_keys: dict[str, set[str]] | None = None,
+                 per_minute: int | None = 60, report_page_size: int = 1000, polls_before_done: int = 2,
+                 faults: Faults | None = None, seed: int = 7, latency: float = 0.0):
+        super().__init__(faults=faults, limits=[(per_minute, 60.0)] if per_minute else None, latency=latency)
+        self.users = Dataset(users, tie=tie, seed=seed)
+        self.api_keys = api_keys if api_keys is not None else {"test-key": {"users", "reports"}}
+        self.report_page_size = report_page_size
+        self.polls_before_done = polls_before_done
+        self._tasks: dict[int, dict[str, Any]] = {}
+        self._task_ids = itertools.count(101)
+        self._tasks_lock = threading.Lock()
+        self.fail_next_task: tuple[str, str] | None = None  # (errorCode, message)
+
+    # Records ------------------------------------------------------------------------------------
+    @staticmethod
+    def employee_id(i: int) -> str:
+        return f"E{i + 1:06d}"
+
+    def user(self, i: int) -> dict[str, Any]:
+        rng = self.users.rng(i)
+        first, last = rng.choice(FIRST), rng.choice(LAST)
+        return {
+            "employeeId": self.employee_id(i),
+            "firstName": first,
+            "lastName": last,
+            "email": f"{first.lower()}.{i + 1}@example.com",
+            "balance": round(rng.uniform(0, 5000), 2),
+            "currencyCode": rng.choice(["USD", "USD", "EUR", "AUD"]),
+            "created_at": iso(self.users.created(i)),
+            "updated_at": iso(self.users.time(i)),
+        }
+
+    def report_row(self, i: int) -> dict[str, str]:
+        u = self.user(i)
+        status = "Active" if self.users.rng(i).random() > 0.1 else "Archived"
+        return {"Employee ID": u["employeeId"], "First Name": u["firstName"], "Last Name": u["lastName"],
+                "Email": u["email"], "Username": u["email"].split("@")[0], "Status": status}
+
+    def truth(self) -> dict[str, dict[str, Any]]:
+        return {self.employee_id(i): self.user(i) for i in self.users.all() if self.users.exists(i)}
+
+    def report_truth(self) -> dict[str, dict[str, str]]:
+        return {self.employee_id(i): self.report_row(i) for i in self.users.all() if self.users.exists(i)}
+
+    # HTTP ---------------------------------------------------------------------------------------
+    def rate_limited(self, request: Request, headers: dict[str, str], wait: float) -> Response:
+        # Awardco publishes no X-RateLimit-* headers; only Retry-After.
+        return json_response({"success": False, "message": "Too many requests"}, 429,
+                             {"Retry-After": str(max(1, int(wait + 0.999)))})
+
+    def error_body(self, status: int) -> Response:
+        return json_response({"success": False, "message": f"Internal error ({status})"}, status)
+
+    def handle(self, request: Request) -> Response:
+        key = request.headers.get("apiKey")  # werkzeug headers are case-insensitive
+        if not key or key not in self.api_keys:
+            return json_response({"success": False, "message": "Authorization failed"}, 401)
+        scopes = self.api_keys[key]
+        path = request.path.rstrip("/")
+        if path == "/api/users" and request.method == "GET":
+            if "users" not in scopes:
+                return json_response({"success": False, "message": "API key lacks the users scope"}, 403)
+            return self.list_users(request)
+        if path.startswith("/api/v2/reports"):
+            if "reports" not in scopes:
+                return json_response({"success": False, "message": "API key lacks the reports scope"}, 403)
+            return self.reports(request, path)
+        return json_response({"success": False, "message": "Not found"}, 404)
+
+    def list_users(self, request: Request) -> Response:
+        try:
+            page = int(request.args.get("page", "1"))
+            per_page = min(100, max(1, int(request.args.get("per_page", "100"))))
+        except ValueError:
+            return json_response({"success": False, "message": "page and per_page must be integers"}, 400)
+        if page < 1:
+            return json_response({"success": False, "message": "page starts at 1"}, 400)
+        since = None
+        raw = request.args.get("updated_since")
+        if raw is not None:
+            try:
+                since = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+                since = since if since.tzinfo else since.replace(tzinfo=timezone.utc)
+            except ValueError:
+                return json_response({"success": False, "message": f"invalid updated_since: {raw}"}, 400)
+        indices = self.users.by_id(since, (page - 1) * per_page, per_page)
+        return json_response({"success": True, "users": [self.user(i) for i in indices]})
+
+    def reports(self, request: Request, path: str) -> Response:
+        parts = path.split("/")[1:]  # api v2 reports ...
+        if request.method == "POST" and len(parts) == 4:
+            try:
+                report_id = int(parts[3])
+            except ValueError:
+                report_id = -1
+            if report_id not in REPORT_IDS:
+                return json_response({"success": False, "message": "Report not found"}, 404)
+            body = request.get_json(silent=True)
+            if not isinstance(body, dict):
+                return json_response({"success": False, "message": "request body must be a JSON object"}, 400)
+            with self._tasks_lock:
+                task_id = next(self._task_ids)
+                self._tasks[task_id] = {"report": report_id, "polls": 0, "failure": self.fail_next_task,
+                                        "rows": self.users.size if report_id == USERS_REPORT else 0}
+                self.fail_next_task = None
+            return json_response({"taskId": task_id})
+        if request.method == "GET" and len(parts) == 6 and parts[3] == "tasks":
+            try:
+                task = self._tasks[int(parts[4])]
+            except (ValueError, KeyError):
+                return json_response({"success": False, "message": "Task not found"}, 404)
+            task_id = int(parts[4])
+            if parts[5] == "status":
+                return self.task_status(request, task_id, task)
+            if parts[5] == "pages":
+                return self.task_page(request, task)
+        return json_response({"success": False, "message": "Not found"}, 404)
+
+    def task_status(self, request: Request, task_id: int, task: dict[str, Any]) -> Response:
+        task["polls"] += 1
+        base = {"taskId": task_id, "errorCode": None, "message": None, "paginatedApiBaseUrl": None,
+                "totalPages": None, "downloadUrl": None}
+        if task["polls"] <= self.polls_before_done:
+            return json_response({**base, "status": "in progress"})
+        if task["failure"]:
+            code, message = task["failure"]
+            return json_response({**base, "status": "error", "errorCode": code, "message": message})
+        pages = max(1, -(-task["rows"] // self.report_page_size))
+        root = request.host_url.rstrip("/")
+        return json_response({**base, "status": "completed", "totalPages": pages,
+                              "paginatedApiBaseUrl": f"{root}/api/v2/reports/tasks/{task_id}/pages",
+                              "downloadUrl": f"{root}/api/v2/reports/tasks/{task_id}/pages?page=1"})
+
+    def task_page(self, request: Request, task: dict[str, Any]) -> Response:
+        try:
+            page = int(request.args.get("page", "1"))
+        except ValueError:
+            return json_response({"success": False, "message": "page must be an integer"}, 400)
+        pages = max(1, -(-task["rows"] // self.report_page_size))
+        if page < 1 or page > pages:
+            return json_response({"success": False, "message": f"page {page} out of range 1..{pages}"}, 400)
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=REPORT_COLUMNS, lineterminator="\r\n")
+        writer.writeheader()
+        start = (page - 1) * self.report_page_size
+        for i in range(start, min(task["rows"], start + self.report_page_size)):
+            if self.users.exists(i):
+                writer.writerow(self.report_row(i))
+        return Response("\ufeff" + out.getvalue(), status=200, headers={"Content-Type": "text/csv"})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Awardco API simulator")
+    parser.add_argument("--port", type=int, default=8104)
+    parser.add_argument("--users", type=int, default=1000)
+    parser.add_argument("--api-key", default="test-key")
+    args = parser.parse_args()
+    app = AwardcoSim(args.users, api_keys={args.api_key: {"users", "reports"}})
+    serve_forever(app, args.port, f"Awardco simulator ({args.users} users)")
+
+
+if __name__ == "__main__":
+    main()
