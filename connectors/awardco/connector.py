@@ -90,10 +90,7 @@ def client(cfg: dict[str, Any]) -> Http:
 
 
 def list_users(response) -> list[dict]:
-    try:
-        body = response.json()
-    except ValueError:
-        raise ResponseError(f"GET {response.url} did not return JSON") from None
+    body = response.json()  # a ValueError here (truncated body) is retried by Http.fetch
     if not isinstance(body, dict) or not isinstance(body.get("users"), list):
         raise ResponseError(f"GET {response.url}: expected an object with a 'users' list")
     if body.get("success") is False:
@@ -136,7 +133,12 @@ def parse_csv_page(response) -> list[dict]:
     missing = set(REPORT_COLUMNS) - set(reader.fieldnames or [])
     if missing:
         raise ResponseError(f"report page {response.url} lacks columns {sorted(missing)}")
-    return list(reader)
+    rows = list(reader)
+    for number, row in enumerate(rows, start=2):
+        if None in row or None in row.values():
+            # A row with too few or too many fields: the page was cut short. ValueError -> retried.
+            raise ValueError(f"report page {response.url} line {number} has the wrong number of fields")
+    return rows
 
 
 def run_report(http: Http, cfg: dict[str, Any]) -> dict[str, Any]:
@@ -181,8 +183,8 @@ def report_pages(http: Http, cfg: dict[str, Any], window: Window) -> Iterator[Pa
     if target.startswith("http://") and not is_loopback(target.split("/")[2].split(":")[0]):
         raise SyncError("refusing to send the API key over plain http to the report download URL")
     while page <= total:  # the stop rule: totalPages, never probing beyond it
-        response = http.get(target, params={"page": page}, headers={"Accept": "text/csv"})
-        rows = parse_csv_page(response)
+        rows, response = http.fetch("GET", target, lambda r: (parse_csv_page(r), r), params={"page": page},
+                                    headers={"Accept": "text/csv"})
         nxt = {"url": url, "total": total, "page": page + 1} if page < total else None
         yield Page(rows, nxt, response)
         page += 1

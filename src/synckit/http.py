@@ -195,14 +195,19 @@ class Http:
         return self.json("GET", path_or_url, **kwargs)
 
     def json(self, method: str, path_or_url: str, **kwargs: Any) -> Any:
+        return self.fetch(method, path_or_url, lambda response: response.json(), **kwargs)
+
+    def fetch(self, method: str, path_or_url: str, parse: Callable[[requests.Response], Any], **kwargs: Any) -> Any:
+        """Send, then ``parse(response)``. A ``ValueError`` from parsing (truncated JSON or CSV, a body cut
+        by a dropped connection) is retried within the same backoff budget; other errors propagate."""
         backoff = self.backoff
         while True:
             response = self.request(method, path_or_url, **kwargs)
             try:
-                return response.json()
-            except ValueError:
+                return parse(response)
+            except ValueError as exc:
                 snippet = " ".join((response.text or "")[:80].split())
-                what = f"malformed JSON from {method} {response.url} (starts {snippet!r})"
+                what = f"unreadable body from {method} {response.url} ({type(exc).__name__}; starts {snippet!r})"
                 if backoff.exhausted:
                     raise ResponseError(f"gave up after {backoff.attempt + 1} attempts: {mask(what)}") from None
                 backoff = self._retry_or_raise(backoff, what, None)

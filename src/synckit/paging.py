@@ -1,5 +1,7 @@
 """Paginators: one generator interface, ``pages(http, path, params, extract, start) -> Iterator[Page]``.
 
+``extract(response)`` returns the page's records; it raises ``ValueError`` for an unreadable body
+(retried by ``Http.fetch``) and ``ResponseError`` for a readable but wrong one (fails at once).
 Each yields ``Page(records, next)`` where ``next`` is the token to resume *after* this page (a page
 number, an offset or a URL), or None when the declared stop rule says the traversal is over. A token
 saved in state resumes the same traversal after a crash. Stop rules are explicit; nothing else ends
@@ -34,6 +36,10 @@ class Paginator(Protocol):
     ) -> Iterator[Page]: ...
 
 
+def _with_response(extract: Extract) -> Callable[[requests.Response], tuple[list[dict], requests.Response]]:
+    return lambda response: (extract(response), response)
+
+
 @dataclass(frozen=True)
 class PageNumber:
     """``?page=N&per_page=S``; stops on a short page (fewer than ``size`` records).
@@ -56,8 +62,8 @@ class PageNumber:
         page = self.first if start is None else int(start)
         previous: list[dict] | None = None
         while True:
-            response = http.get(path, params=self.request_params(params, page))
-            records = extract(response)
+            records, response = http.fetch("GET", path, _with_response(extract),
+                                           params=self.request_params(params, page))
             if records and records == previous:
                 raise PagingError(f"page {page} of {path} repeats the previous page; stopping to avoid a loop")
             nxt = page + 1 if len(records) >= self.size else None
@@ -78,8 +84,8 @@ class Offset:
     def pages(self, http, path, params, extract, start=None):
         offset = 0 if start is None else int(start)
         while True:
-            response = http.get(path, params={**params, self.offset_param: offset, self.limit_param: self.size})
-            records = extract(response)
+            query = {**params, self.offset_param: offset, self.limit_param: self.size}
+            records, response = http.fetch("GET", path, _with_response(extract), params=query)
             nxt = offset + len(records) if len(records) >= self.size else None
             yield Page(records, nxt, response)
             if nxt is None:
@@ -101,8 +107,7 @@ class LinkHeader:
         url, query = (start, None) if start else (path, dict(params))
         seen: set[str] = set()
         while True:
-            response = http.get(url, params=query)
-            records = extract(response)
+            records, response = http.fetch("GET", url, _with_response(extract), params=query)
             link = response.links.get(self.rel, {}).get("url")
             if link and (link in seen or link == response.url):
                 raise PagingError(f"the next link of {path} points back at a page already read")
