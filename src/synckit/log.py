@@ -1,4 +1,5 @@
-"""Logging through the SDK's logger when it is present, always passed through the secret mask."""
+"""Logging through the SDK's logger while the SDK runs the connector, else the standard library's;
+every message passes through the secret mask first."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import logging
 
 from . import redact
 
-try:  # the SDK is present wherever connectors run; tests of the toolkit alone may not have it
+try:  # the SDK is present wherever connectors run; the toolkit alone (tests, benchmarks) may lack it
     from fivetran_connector_sdk import Logging as _sdk
 except ImportError:  # pragma: no cover
     _sdk = None
@@ -21,26 +22,35 @@ def set_debug(enabled: bool) -> None:
     _debug = enabled
 
 
-def debug(message: str) -> None:
-    if not _debug:
-        return
+def _sdk_active() -> bool:
+    # The SDK sets its level when it runs update(); in-process callers (benchmarks) leave it unset.
+    return _sdk is not None and getattr(_sdk, "LOG_LEVEL", None) is not None
+
+
+def _emit(level: str, message: str) -> None:
     text = redact.mask(message)
-    if _sdk is not None:
-        _sdk.fine(text)
+    if _sdk_active():
+        if level == "debug":
+            # The SDK hides debug lines unless its own level allows them; ours are opt-in, so show them.
+            _sdk.info("[debug] " + text)
+        else:
+            getattr(_sdk, level)(text)
     else:
-        _std.debug(text)
+        {"debug": _std.debug, "info": _std.info, "warning": _std.warning, "severe": _std.error}[level](text)
+
+
+def debug(message: str) -> None:
+    if _debug:
+        _emit("debug", message)
 
 
 def info(message: str) -> None:
-    text = redact.mask(message)
-    _sdk.info(text) if _sdk is not None else _std.info(text)
+    _emit("info", message)
 
 
 def warning(message: str) -> None:
-    text = redact.mask(message)
-    _sdk.warning(text) if _sdk is not None else _std.warning(text)
+    _emit("warning", message)
 
 
 def severe(message: str) -> None:
-    text = redact.mask(message)
-    _sdk.severe(text) if _sdk is not None else _std.error(text)
+    _emit("severe", message)

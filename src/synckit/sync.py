@@ -17,7 +17,7 @@ overlap harmless.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
@@ -92,6 +92,10 @@ def finish_run(entry: dict[str, Any]) -> None:
         entry["cursor"] = to_utc_iso(candidate)
 
 
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
 def server_time(response: Any) -> datetime | None:
     """The server's clock from a response's Date header, if any."""
     try:
@@ -107,12 +111,12 @@ def sync_table(
     sink: Sink,
     *,
     start: datetime | None = None,
-    now: datetime | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> TableResult:
     """Sync one table; raises on any failure after checkpointing what was delivered."""
     began = time.monotonic()
     entry = table_state(state, table.name)
-    local_now = now or datetime.now(timezone.utc)
+    local_now = (clock or _utcnow)()
     run = entry.get("run")
     resumed = run is not None
     if run is None:
@@ -178,6 +182,7 @@ def sync_tables(
     *,
     start: datetime | None = None,
     stats: Any = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> SyncResult:
     """Sync every table. A failing table does not stop the others (their progress is checkpointed);
     the sync then fails naming each failed table. A spent request budget ends the sync cleanly."""
@@ -185,7 +190,7 @@ def sync_tables(
     tables = list(tables)
     for index, table in enumerate(tables):
         try:
-            result.tables.append(sync_table(table, state, sink, start=start))
+            result.tables.append(sync_table(table, state, sink, start=start, clock=clock))
         except BudgetExhausted as exc:
             sink.checkpoint(state)
             paused = [t.name for t in tables[index:]]

@@ -1,0 +1,99 @@
+import threading
+
+import pytest
+
+from synckit.budget import RateLimiter
+from synckit.errors import BudgetExhausted
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 1000.0
+        self.slept = 0.0
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+        self.slept += seconds
+
+
+def limiter(clock, limits=None, **kw):
+    return RateLimiter(limits or [], clock=clock, wall=lambda: 1.7e9 + clock.now, sleep=clock.sleep, **kw)
+
+
+def test_per_second_window_spaces_requests():
+    clock = FakeClock()
+    rl = limiter(clock, [(3, 1.0)])
+    for _ in range(9):
+        rl.acquire()
+    # 9 requests at 3 per second need two full waits of one second.
+    assert 1.9 <= clock.slept <= 2.1
+    assert rl.waits >= 2
+
+
+def test_two_windows_the_tighter_wins():
+    clock = FakeClock()
+    rl = limiter(clock, [(20, 2.0), (30, 60.0)])
+    for _ in range(30):
+        rl.acquire()
+    assert clock.slept < 5
+    rl.acquire()  # the 31st must wait for the minute window
+    assert clock.slept >= 55
+
+
+def test_headers_stop_before_the_budget_is_spent():
+    clock = FakeClock()
+    rl = limiter(clock, reserve=2)
+    rl.update({"X-RateLimit-Remaining": "3", "X-RateLimit-Reset": "30"})
+    rl.acquire()  # 3 -> 2 left
+    before = clock.slept
+    rl.acquire()  # at the reserve: waits for the reset
+    assert clock.slept - before >= 29
+
+
+def test_reset_as_epoch_timestamp():
+    clock = FakeClock()
+    rl = limiter(clock)
+    rl.update({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int(1.7e9 + clock.now + 12))})
+    rl.acquire()
+    assert 11 <= clock.slept <= 13
+
+
+def test_budget_exhausted_when_wait_exceeds_max_wait():
+    clock = FakeClock()
+    rl = limiter(clock, max_wait=10)
+    rl.update({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "3600"})
+    with pytest.raises(BudgetExhausted) as info:
+        rl.acquire()
+    assert info.value.resume_at is not None
+    assert "3600s" in str(info.value)
+
+
+def test_new_window_from_headers_replaces_the_count():
+    clock = FakeClock()
+    rl = limiter(clock)
+    rl.update({"X-RateLimit-Remaining": "5", "X-RateLimit-Reset": "10"})
+    rl.update({"X-RateLimit-Remaining": "7", "X-RateLimit-Reset": "9"})  # out-of-order answer, same window
+    assert rl.remaining == 5
+    clock.now += 20
+    rl.update({"X-RateLimit-Remaining": "99", "X-RateLimit-Reset": "60"})  # next window
+    assert rl.remaining == 99
+
+
+def test_no_headers_no_change():
+    rl = RateLimiter()
+    rl.update({})
+    assert rl.remaining is None
+    rl.acquire()
+
+
+def test_thread_safe_counting():
+    rl = RateLimiter([(1000, 60.0)])
+    threads = [threading.Thread(target=lambda: [rl.acquire() for _ in range(100)]) for _ in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(rl._sent[60.0]) == 500
