@@ -1,0 +1,148 @@
+"""Paginators against a real local server."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from werkzeug.wrappers import Request, Response
+
+from simulators.harness import Server, SimApp, json_response
+from synckit.errors import PagingError
+from synckit.http import Http
+from synckit.paging import LinkHeader, Offset, PageNumber, parallel_page_numbers
+from synckit.policy import Backoff
+
+
+class Items(SimApp):
+    """``n`` items served by page number, offset or Link header."""
+
+    def __init__(self, n: int, **kw):
+        super().__init__(**kw)
+        self.n = n
+        self.link_host: str | None = None
+
+    def handle(self, request: Request) -> Response:
+        a = request.args
+        if request.path == "/pages":
+            size, page = int(a["per_page"]), int(a["page"])
+            lo = (page - 1) * size
+        elif request.path == "/offset":
+            size, lo = int(a["limit"]), int(a["offset"])
+        else:
+            size, lo = 4, int(a.get("after", 0))
+        items = [{"id": i} for i in range(lo, min(self.n, lo + size))]
+        headers = {}
+        if request.path == "/links" and lo + size < self.n:
+            host = self.link_host or request.host_url.rstrip("/")
+            headers["Link"] = f'<{host}/links?after={lo + size}>; rel="next", <{host}/links>; rel="first"'
+        return json_response(items, headers=headers)
+
+
+def ids(pages):
+    return [r["id"] for p in pages for r in p.records]
+
+
+def extract(response):
+    return response.json()
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(0, 45), size=st.integers(1, 12))
+def test_page_number_and_offset_read_everything_once(n, size):
+    app = Items(n)
+    with Server(app) as server:
+        http = Http(server.url)
+        by_page = list(PageNumber(size=size).pages(http, "/pages", {}, extract))
+        by_offset = list(Offset(size=size).pages(http, "/offset", {}, extract))
+    assert ids(by_page) == list(range(n)) == ids(by_offset)
+    assert by_page[-1].next is None and all(p.next is not None for p in by_page[:-1])
+    # A short page is the declared stop: exactly ceil((n+1)/size) requests.
+    assert len(by_page) == n // size + 1
+
+
+def test_page_number_resumes_from_a_token():
+    with Server(Items(30)) as server:
+        pages = list(PageNumber(size=7).pages(Http(server.url), "/pages", {}, extract, start=3))
+    assert ids(pages) == list(range(14, 30))
+
+
+def test_link_header_follows_next_exactly_and_resumes():
+    with Server(Items(10)) as server:
+        http = Http(server.url)
+        pages = list(LinkHeader().pages(http, "/links", {}, extract))
+        assert ids(pages) == list(range(10))
+        resumed = list(LinkHeader().pages(http, "/links", {}, extract, start=pages[0].next))
+    assert ids(resumed) == list(range(4, 10))
+
+
+def test_link_to_another_origin_is_refused():
+    app = Items(10)
+    app.link_host = "https://elsewhere.example.com"
+    with Server(app) as server:
+        with pytest.raises(PagingError, match="another origin"):
+            list(LinkHeader().pages(Http(server.url), "/links", {}, extract))
+
+
+def test_a_repeating_page_raises_instead_of_looping():
+    class Stuck(Items):
+        def handle(self, request):
+            return json_response([{"id": 1}, {"id": 2}])
+
+    with Server(Stuck(0)) as server:
+        with pytest.raises(PagingError, match="repeats"):
+            list(PageNumber(size=2).pages(Http(server.url), "/pages", {}, extract))
+
+
+def test_parallel_pages_come_in_order_and_stop_at_the_short_page():
+    calls: list[int] = []
+    lock = threading.Lock()
+
+    def fetch(page: int):
+        with lock:
+            calls.append(page)
+        time.sleep(0.01 * (page % 3))  # finish out of order
+        lo = page * 10
+        return [{"id": i} for i in range(lo, min(95, lo + 10))], None
+
+    pages = list(parallel_page_numbers(fetch, size=10, start=0, workers=4))
+    assert ids(pages) == list(range(95))
+    assert [p.next for p in pages] == list(range(1, 10)) + [None]
+    assert max(calls) <= 9 + 4
+
+
+def test_parallel_failure_raises_never_ends_quietly():
+    def fetch(page: int):
+        if page == 3:
+            raise RuntimeError("page 3 failed after retries")
+        return [{"id": page}], None
+
+    with pytest.raises(RuntimeError):
+        list(parallel_page_numbers(fetch, size=1, start=0, workers=3))
+
+
+def test_parallel_is_faster_with_latency():
+    def fetch(page: int):
+        time.sleep(0.05)
+        return ([{"id": page}] if page < 20 else []), None
+
+    t = time.monotonic()
+    list(parallel_page_numbers(fetch, size=1, start=0, workers=1))
+    one = time.monotonic() - t
+    t = time.monotonic()
+    list(parallel_page_numbers(fetch, size=1, start=0, workers=5))
+    five = time.monotonic() - t
+    assert five < one / 2.5
+
+
+def test_retries_inside_paging_do_not_skip_pages():
+    from simulators.harness import Faults
+
+    app = Items(50, faults=Faults(rate=0.3, seed=4, kinds=("500", "drop", "malformed", "429")))
+    with Server(app) as server:
+        http = Http(server.url, backoff=Backoff(attempts=10, factor=0.001), sleep=lambda s: None)
+        assert ids(PageNumber(size=6).pages(http, "/pages", {}, extract)) == list(range(50))
+    assert sum(app.faults.injected.values()) > 0
