@@ -39,6 +39,7 @@ from synckit import (
     sync_tables,
 )
 from synckit.config import is_loopback
+from synckit.sink import Sink
 
 SPEC = {
     "api_key": Field(required=True, secret=True, description="Awardco API key (sent in the apiKey header)"),
@@ -203,17 +204,19 @@ def schema(configuration: dict[str, Any]) -> list[dict[str, Any]]:
     return [{"table": "user", "primary_key": ["employeeId"], "columns": COLUMNS}]
 
 
-def update(configuration: dict[str, Any], state: dict[str, Any]) -> None:
+def update(configuration: dict[str, Any], state: dict[str, Any], sink: Sink | None = None) -> None:
+    """The SDK calls this with (configuration, state); tests and benchmarks pass an in-memory sink."""
     cfg = settings(configuration)
+    sink = sink or FivetranSink()
     http = client(cfg)
     table = users_table(http, cfg)
     entry = state.get("tables", {}).get("user", {})
     if entry.get("source") not in (None, cfg["users_source"]):
         # Switching sources invalidates resume tokens of the other kind.
         state["tables"]["user"] = {}
-    sync_tables([table], state, FivetranSink(), stats=http.stats)
+    sync_tables([table], state, sink, stats=http.stats)
     state.setdefault("tables", {}).setdefault("user", {})["source"] = cfg["users_source"]
-    FivetranSink().checkpoint(state)
+    sink.checkpoint(state)
 
 
 connector = Connector(update=update, schema=schema)
