@@ -1,5 +1,10 @@
 """synckit: the shared toolkit behind every connector. No vendor knowledge lives here."""
 
+# requests types re-exported so connector folders need not import requests themselves (an import the
+# SDK's dependency scan cannot resolve offline).
+from requests import PreparedRequest, Response
+from requests.auth import AuthBase, HTTPBasicAuth
+
 from .auth import ApiKeyHeader, BearerToken, RefreshingToken
 from .budget import RateLimiter
 from .config import Field, parse
@@ -21,6 +26,7 @@ from .sync import sync_table, sync_tables
 from .table import Table, Window
 
 __all__ = [
+    "AuthBase", "HTTPBasicAuth", "PreparedRequest", "Response",
     "ApiError", "ApiKeyHeader", "AuthError", "Backoff", "BearerToken", "BudgetExhausted", "ConfigError",
     "Field", "FivetranSink", "Http", "LinkHeader", "MemorySink", "Offset", "Page", "PageNumber",
     "PagingError", "RateLimiter", "RefreshingToken", "ResponseError", "RetriesExhausted", "SyncError",

@@ -7,7 +7,8 @@ import random
 import time
 from dataclasses import dataclass, replace
 
-from urllib3.util.retry import Retry
+# urllib3's Retry, reached through requests so deployed folders import nothing Fivetran lacks.
+from requests.adapters import Retry
 
 
 class Action(enum.Enum):
