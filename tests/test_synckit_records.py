@@ -83,3 +83,11 @@ def test_convert_names_the_column():
     with pytest.raises(ValueError, match="column 'amount'"):
         records.convert({"amount": "lots"}, {"amount": records.money})
     assert records.convert({"a": "1", "b": "x"}, {"a": records.integer}) == {"a": 1, "b": "x"}
+
+
+@given(st.datetimes(min_value=datetime(1000, 1, 1), max_value=datetime(9999, 1, 1)),
+       st.datetimes(min_value=datetime(1000, 1, 1), max_value=datetime(9999, 1, 1)))
+def test_canonical_strings_order_like_times(a, b):
+    sa, sb = a.strftime("%Y-%m-%dT%H:%M:%SZ"), b.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert records.is_canonical(sa) and records.iso(sa) == sa
+    assert (sa < sb) == (a.replace(microsecond=0) < b.replace(microsecond=0))

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 from typing import Any
 
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 BASE_TIME = datetime(2023, 1, 1, tzinfo=timezone.utc)
@@ -396,6 +396,12 @@ class SimApp:
         return out
 
 
+class _KeepAlive(WSGIRequestHandler):
+    """HTTP/1.1 so clients keep their connections, as real APIs allow."""
+
+    protocol_version = "HTTP/1.1"
+
+
 class Server:
     """Serve a WSGI app on 127.0.0.1 in a background thread; port 0 picks a free port."""
 
@@ -404,7 +410,7 @@ class Server:
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self.app = app
-        self._server = make_server("127.0.0.1", port, app, threaded=True)
+        self._server = make_server("127.0.0.1", port, app, threaded=True, request_handler=_KeepAlive)
         self.port = self._server.server_port
         self.url = f"http://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)

@@ -6,6 +6,7 @@ malformed field never silently becomes a wrong number or date.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from datetime import datetime, timezone
@@ -13,6 +14,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
 _TRUE = {"true", "1", "yes", "y", "t"}
 _FALSE = {"false", "0", "no", "n", "f"}
 
@@ -22,7 +24,10 @@ def flatten(record: Mapping[str, Any], sep: str = "_", prefix: str = "") -> dict
     out: dict[str, Any] = {}
     for key, value in record.items():
         name = f"{prefix}{sep}{key}" if prefix else str(key)
-        if isinstance(value, Mapping):
+        kind = type(value)
+        if kind in _SCALARS:  # the common case first: no ABC checks per value
+            out[name] = value
+        elif isinstance(value, Mapping):
             if value:
                 out.update(flatten(value, sep, name))
             else:
@@ -41,6 +46,7 @@ def to_utc_iso(dt: datetime) -> str:
     return dt.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
+@functools.lru_cache(maxsize=8192)  # cursor values repeat (ties, boundaries): parse each once
 def parse_iso(value: str, default_tz: str | None = "UTC") -> datetime:
     """Parse ISO 8601 (``Z``, offsets, fractions); a value without zone is read in ``default_tz``."""
     text = value.strip()
@@ -65,11 +71,25 @@ def epoch(value: Any) -> str | None:
     return to_utc_iso(datetime.fromtimestamp(seconds, tz=timezone.utc))
 
 
+@functools.lru_cache(maxsize=8192)
+def _iso(value: str, default_tz: str) -> str:
+    return to_utc_iso(parse_iso(value, default_tz))
+
+
+def is_canonical(text: str) -> bool:
+    """``YYYY-MM-DDTHH:MM:SSZ``: the form we emit, whose string order is time order."""
+    return len(text) == 20 and text[19] == "Z" and text[10] == "T" and text[4] == "-" and text[13] == ":"
+
+
 def iso(value: Any, default_tz: str = "UTC") -> str | None:
     """ISO string (any offset, or none: then ``default_tz``) -> UTC ISO string."""
     if value is None or value == "":
         return None
-    return to_utc_iso(parse_iso(str(value), default_tz))
+    text = str(value)
+    if is_canonical(text):
+        datetime.fromisoformat(text[:19])  # validates; already UTC and canonical
+        return text
+    return _iso(text, default_tz)
 
 
 def local(value: Any, fmt: str, tz: str) -> str | None:

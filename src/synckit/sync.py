@@ -25,7 +25,7 @@ from typing import Any
 
 from . import log
 from .errors import BudgetExhausted, ResponseError, SyncError
-from .records import parse_iso, to_utc_iso
+from .records import is_canonical, parse_iso, to_utc_iso
 from .sink import Sink
 from .table import Table, Window
 
@@ -76,7 +76,16 @@ def observe(run: dict[str, Any], value: Any) -> None:
     """Remember the largest cursor value delivered in this traversal (compared as datetimes)."""
     if value is None or value == "":
         return
-    value_dt = parse_iso(str(value))
+    text = str(value)
+    current = run["max"]
+    if text == current:
+        return
+    if current is not None and is_canonical(text) and is_canonical(current):
+        if text > current:  # same fixed-width UTC form: string order is time order
+            datetime.fromisoformat(text[:19])
+            run["max"] = text
+        return
+    value_dt = parse_iso(text)
     if run["max"] is None or value_dt > parse_iso(run["max"]):
         run["max"] = to_utc_iso(value_dt)
 

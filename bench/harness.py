@@ -1,0 +1,96 @@
+"""Benchmark building blocks: run a connector's update() in-process with a counting sink against its
+simulator on 127.0.0.1, replay the same requests in a bare loop, and measure peak memory in a child."""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from simulators.harness import Server
+from synckit.sink import MemorySink
+from tools.vendors import ROOT, Kit, connector
+
+
+class CountingSink(MemorySink):
+    """Counts operations and keeps nothing: the benchmark's stand-in for the SDK."""
+
+    def __init__(self) -> None:
+        super().__init__(keep_ops=False)
+
+    def upsert(self, table: str, row: dict[str, Any]) -> None:
+        self.upserts += 1
+
+    def checkpoint(self, state: dict[str, Any]) -> None:
+        json.dumps(state)  # the SDK serialises state at every checkpoint
+        self.checkpoints += 1
+        self.state = state
+
+
+@dataclass
+class Run:
+    rows: int
+    seconds: float
+    requests: int
+    rate_limited: int
+    state: dict
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds else 0.0
+
+
+def sync(kit: Kit, sim: Any, url: str, state: dict | None = None, **overrides: str) -> Run:
+    module = connector(kit.name)
+    state = {} if state is None else state
+    sink = CountingSink()
+    before = sim.count
+    before_429 = sim.statuses().get(429, 0)
+    started = time.perf_counter()
+    module.update({**kit.config(sim, url), **overrides}, state, sink)
+    seconds = time.perf_counter() - started
+    return Run(sink.upserts, seconds, sim.count - before, sim.statuses().get(429, 0) - before_429, state)
+
+
+def bare_replay(kit: Kit, sim: Any, url: str, rows: int) -> Run:
+    """Fetch the same successful GETs the connector made, with the connector's own HTTP client, and
+    decode each body (JSON or CSV text): everything a connector must do, and nothing else."""
+    requests_made = [r for r in sim.log if r.method == "GET" and r.status == 200]
+    http = kit.extra["http"](kit.config(sim, url))
+    started = time.perf_counter()
+    for r in requests_made:
+        response = http.get(r.path + ("?" + r.query if r.query else ""))
+        if "json" in response.headers.get("Content-Type", ""):
+            response.json()
+        else:
+            response.text.splitlines()
+    seconds = time.perf_counter() - started
+    return Run(rows, seconds, len(requests_made), 0, {})
+
+
+def peak_rss_mb(kit: Kit, size: int) -> float:
+    """Peak RSS of a child process that runs one full sync of ``size`` records in the largest table.
+    The simulator runs in this process so its memory is not counted."""
+    sim = kit.make(size)
+    with Server(sim) as server:
+        code = (
+            "import json,resource,sys; sys.path.insert(0, 'src'); sys.path.insert(0, '.');"
+            "from tools.vendors import kits; from bench.harness import CountingSink, connector;"
+            f"kit = kits([{kit.name!r}])[{kit.name!r}]; sim = kit.make(1);"
+            f"cfg = json.loads({json.dumps(json.dumps(kit.config(sim, server.url)))});"
+            "sink = CountingSink(); connector(kit.name).update(cfg, {}, sink);"
+            "print(json.dumps({'rows': sink.upserts, 'rss_kb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))"
+        )
+        out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=1800)
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr[-2000:])
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    return result["rss_kb"] / 1024.0
+
+
+def self_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0

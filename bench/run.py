@@ -1,0 +1,133 @@
+"""Benchmarks of our code (never of `fivetran debug`): each connector's update() runs in-process with a
+counting sink against its simulator on 127.0.0.1. Figures are ratios measured in the same run.
+
+    make bench                       # full run, rewrites bench/REPORT.md and bench/*.png
+    python -m bench.run --smoke      # tiny sizes, prints only (used by the tests)
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.harness import bare_replay, peak_rss_mb, sync
+from simulators.harness import Server, Windows
+from tools.vendors import Kit, kits
+
+HERE = Path(__file__).resolve().parent
+
+
+def throughput(kit: Kit, size: int) -> dict[str, Any]:
+    sim = kit.make(size)
+    with Server(sim) as server:
+        ours = sync(kit, sim, server.url)
+        bare = bare_replay(kit, sim, server.url, ours.rows)
+    return {"rows": ours.rows, "ours_rps": ours.rows_per_second, "bare_rps": bare.rows_per_second,
+            "ratio": ours.rows_per_second / bare.rows_per_second if bare.rows_per_second else 0.0,
+            "requests": ours.requests}
+
+
+def memory(kit: Kit, small: int, large: int) -> dict[str, Any]:
+    a = peak_rss_mb(kit, small)
+    b = peak_rss_mb(kit, large)
+    return {"small": small, "large": large, "small_mb": a, "large_mb": b, "delta_mb": b - a}
+
+
+def budget(kit: Kit, seconds: float) -> dict[str, Any] | None:
+    spec = kit.extra.get("budget")
+    if spec is None:
+        return None
+    limits, overrides = spec
+    size = 10**6  # more than the window lets through: the run is cut by the time limit below
+    sim = kit.make(size)
+    sim.windows = Windows(limits)
+    limit, period = min(limits, key=lambda lp: lp[0] / lp[1])
+    stop_at = time.monotonic() + seconds
+    sim.scheduler.after(10**9, lambda: None)
+    with Server(sim) as server:
+        # Stop the sync from inside by failing every request after the deadline: measure the window only.
+        original = sim.handle
+
+        def handle(request):
+            if time.monotonic() > stop_at:
+                from simulators.harness import json_response
+
+                return json_response({"message": "benchmark over"}, 400)
+            return original(request)
+
+        sim.handle = handle
+        started, wall_start = time.monotonic(), time.time()
+        try:
+            sync(kit, sim, server.url, **overrides)
+        except Exception:  # the deliberate 400 that ends the window
+            pass
+        elapsed = min(time.monotonic(), stop_at) - started
+    sent = sum(1 for r in sim.log if r.status != 400)
+    # The simulator counts in fixed windows aligned to the clock: allowed is the limit of every window touched.
+    windows = math.floor((wall_start + elapsed) / period) - math.floor(wall_start / period) + 1
+    allowed = limit * windows
+    return {"limit": f"{limit} per {period:g}s", "seconds": elapsed, "sent": sent, "allowed": allowed,
+            "used": sent / allowed if allowed else 0.0, "429s": sim.statuses().get(429, 0)}
+
+
+def incremental(kit: Kit, size: int) -> dict[str, Any]:
+    sim = kit.make(size)
+    with Server(sim) as server:
+        full = sync(kit, sim, server.url)
+        kit.edit(sim, random.Random(1), max(1, size // 100))
+        second = sync(kit, sim, server.url, state=full.state)
+    pages = full.requests
+    return {"full_requests": full.requests, "second_requests": second.requests,
+            "share": second.requests / full.requests if full.requests else 0.0,
+            "goal": math.ceil(0.01 * pages) + len(kit.keys)}
+
+
+def workers(smoke: bool) -> list[dict[str, Any]] | None:
+    try:
+        from bench import accelo_workers
+    except ImportError:
+        return None
+    sizes = (200, 0.01) if smoke else (3000, 0.05)
+    return [{"workers": w, **accelo_workers.measure(w, sizes[0], sizes[1])} for w in (1, 2, 4, 5, 8)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes; print only")
+    parser.add_argument("--only", nargs="*", help="connector names")
+    parser.add_argument("--large", type=int, default=1_000_000, help="records for the large memory run")
+    args = parser.parse_args(argv)
+    chosen = kits(args.only)
+    sizes = {"throughput": 300 if args.smoke else 20_000, "small": 200 if args.smoke else 10_000,
+             "large": 2_000 if args.smoke else args.large, "incremental": 300 if args.smoke else 10_000,
+             "budget_seconds": 3 if args.smoke else 12}
+    results: dict[str, dict[str, Any]] = {}
+    for name, kit in chosen.items():
+        print(f"[{name}] throughput...", flush=True)
+        r: dict[str, Any] = {"throughput": throughput(kit, sizes["throughput"])}
+        print(f"[{name}] {r['throughput']}", flush=True)
+        r["incremental"] = incremental(kit, sizes["incremental"])
+        print(f"[{name}] {r['incremental']}", flush=True)
+        r["budget"] = budget(kit, sizes["budget_seconds"])
+        print(f"[{name}] {r['budget']}", flush=True)
+        r["memory"] = memory(kit, sizes["small"], sizes["large"])
+        print(f"[{name}] {r['memory']}", flush=True)
+        results[name] = r
+    scaling = workers(args.smoke) if (not args.only or "accelo" in args.only) else None
+    if scaling:
+        print(f"[accelo] workers {scaling}", flush=True)
+    if not args.smoke:
+        from bench.report import write
+
+        write(results, scaling, sizes, HERE)
+        print(f"wrote {HERE / 'REPORT.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
