@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, dict[str, Any]] = {}
     for name, kit in chosen.items():
         print(f"[{name}] throughput...", flush=True)
-        r: dict[str, Any] = {"throughput": throughput(kit, sizes["throughput"])}
+        r: dict[str, Any] = {"throughput": throughput(kit, sizes["throughput"]), "largest": kit.largest}
         print(f"[{name}] {r['throughput']}", flush=True)
         r["incremental"] = incremental(kit, sizes["incremental"])
         print(f"[{name}] {r['incremental']}", flush=True)

@@ -1,0 +1,27 @@
+"""A small run of the benchmark code so it cannot rot (sizes tiny; figures not asserted as goals)."""
+
+import pytest
+
+from bench import report, run
+
+
+@pytest.mark.e2e
+def test_benchmark_smoke(tmp_path, capsys):
+    assert run.main(["--smoke", "--only", "awardco"]) == 0
+    out = capsys.readouterr().out
+    assert "[awardco] {'rows': 300" in out and "'429s': 0" in out
+
+
+def test_report_writer(tmp_path):
+    results = {"x": {"throughput": {"rows": 10, "requests": 2, "ours_rps": 8.0, "bare_rps": 10.0, "ratio": 0.8},
+                     "memory": {"small_mb": 50.0, "large_mb": 60.0, "delta_mb": 10.0},
+                     "budget": {"limit": "20 per 2s", "seconds": 3.0, "sent": 39, "allowed": 40, "used": 0.975,
+                                "429s": 0},
+                     "incremental": {"full_requests": 100, "second_requests": 2, "share": 0.02, "goal": 2}}}
+    scaling = [{"workers": 1, "rows_per_second": 10.0}, {"workers": 5, "rows_per_second": 45.0}]
+    report.write(results, scaling, {"throughput": 10, "small": 1, "large": 2, "incremental": 3,
+                                    "budget_seconds": 3}, tmp_path)
+    text = (tmp_path / "REPORT.md").read_text()
+    assert "| x | 10 | 2 | 8 | 10 | 0.80 | met |" in text
+    assert "5 workers / 1 worker = 4.50: met" in text
+    assert (tmp_path / "throughput.png").stat().st_size > 1000
