@@ -76,7 +76,11 @@ def _awardco() -> Kit:
         extra={
             "http": lambda cfg: connector("awardco").client(connector("awardco").settings(cfg)),
             # A small enforced budget (20 requests per 2 s) and the connector paced to exactly that.
-            "budget": ([(20, 2.0)], {"requests_per_minute": "600", "page_size": "20"}),
+            "budget": ([(20, 2.0)], {"requests_per_minute": "600"}),
+            "page_size": ("page_size", 20),
+            "paths": {"user": "/api/users"},
+            "fault_config": {"retry_attempts": "10"},
+            "fail_config": {"retry_attempts": "1"},
         },
     )
 
