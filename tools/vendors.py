@@ -81,6 +81,14 @@ def _awardco() -> Kit:
             "paths": {"user": "/api/users"},
             "fault_config": {"retry_attempts": "10"},
             "fail_config": {"retry_attempts": "1"},
+            # Hostile-response tests: the record key as the API sends it, the sink's table names and keys.
+            "record_key": "employeeId",
+            "sink_table": {"user": "user"},
+            "sink_keys": {"user": ("employeeId",)},
+            "hostile_config": {"retry_attempts": "2"},
+            "debug_config": {"enable_debug_logging": "true"},
+            "secrets": lambda config, sim: [config["api_key"]],
+            "wrong_credentials": {"api_key": "wrong-awardco-key-42"},
         },
     )
 
