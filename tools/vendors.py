@@ -89,6 +89,7 @@ def _awardco() -> Kit:
             "debug_config": {"enable_debug_logging": "true"},
             "secrets": lambda config, sim: [config["api_key"]],
             "wrong_credentials": {"api_key": "wrong-awardco-key-42"},
+            "deny_permission": lambda sim: sim.api_keys.update({"test-key": {"reports"}}),
         },
     )
 

@@ -36,14 +36,17 @@ from synckit import (
     log,
     parse,
     records,
+    setup,
     sync_tables,
 )
 from synckit.config import is_loopback
 from synckit.sink import Sink
 
 SPEC = {
-    "api_key": Field(required=True, secret=True, description="Awardco API key (sent in the apiKey header)"),
-    "base_url": Field(kind="url", required=True, description="e.g. https://api.awardco.com, without /api",
+    "api_key": Field(required=True, secret=True, label="API key",
+                     description="Awardco API key (sent in the apiKey header)"),
+    "base_url": Field(kind="url", required=True, label="Base URL", placeholder="https://api.awardco.com",
+                      description="Awardco API host, without the trailing /api",
                       check=lambda url: "must not end with /api; the connector appends /api/..." if
                       url.rstrip("/").endswith("/api") else None),
     "users_source": Field(default="report", choices=("report", "list"),
@@ -204,6 +207,23 @@ def schema(configuration: dict[str, Any]) -> list[dict[str, Any]]:
     return [{"table": "user", "primary_key": ["employeeId"], "columns": COLUMNS}]
 
 
+def probe_users(cfg: dict[str, Any]) -> None:
+    """The cheapest call that proves the key can read users from the configured source."""
+    http = client({**cfg, "retry_attempts": min(cfg["retry_attempts"], 2)})
+    if cfg["users_source"] == "list":
+        http.get_json("/api/users", params={"page": 1, "per_page": 1})
+    else:
+        body = {"reportId": USERS_REPORT_ID, "selectedColumns": [], "selectedFilters": {}, "timezone": "UTC",
+                "timeRangeOption": "all time", "paginate": True}
+        created = http.json("POST", f"/api/v2/reports/{USERS_REPORT_ID}", json_body=body)
+        if not isinstance(created, dict) or not isinstance(created.get("taskId"), int):
+            raise ResponseError("creating the USERS report returned no taskId")
+
+
+def configuration_form() -> Any:
+    return setup.form(SPEC, setup.checks(settings, {"user": probe_users}))
+
+
 def update(configuration: dict[str, Any], state: dict[str, Any], sink: Sink | None = None) -> None:
     """The SDK calls this with (configuration, state); tests and benchmarks pass an in-memory sink."""
     cfg = settings(configuration)
@@ -219,7 +239,7 @@ def update(configuration: dict[str, Any], state: dict[str, Any], sink: Sink | No
     sink.checkpoint(state)
 
 
-connector = Connector(update=update, schema=schema)
+connector = Connector(update=update, schema=schema, configuration_form=configuration_form)
 
 if __name__ == "__main__":
     connector.debug()

@@ -43,6 +43,8 @@ class Field:
     max_length: int = MAX_LENGTH
     check: Callable[[Any], str | None] | None = None  # extra rule: returns a problem or None
     description: str = ""
+    label: str = ""  # the setup form's label; derived from the key when empty
+    placeholder: str = ""
 
 
 def parse(raw: Mapping[str, Any] | None, spec: Mapping[str, Field]) -> dict[str, Any]:
