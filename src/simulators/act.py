@@ -1,0 +1,716 @@
+"""Simulator of the Act! Web API (see the Act! API notes, section 9 "Simulator decisions").
+
+Implemented: the API mounted at ``/act.web.api`` with case-insensitive routes; ``GET /api/system``
+without auth; ``GET /authorize`` with Basic credentials plus ``Act-Database-Name`` returning a signed
+JWT as ``text/plain`` (renewal with ``Authorization: Bearer <jwt>``; a bare 401 for a wrong user,
+password, database, a missing database header or an expired, revoked or unknown token; 403
+``4032`` for a user without Web API access); tokens expire after ``token_lifetime`` seconds
+(default 60 minutes). Collections ``/api/contacts``, ``/api/companies``, ``/api/opportunities``,
+``/api/activities`` (also ``/api/tasks``), ``/api/task-types`` (``/api/activity-types`` is 404) and
+``/api/products`` with OData ``$top`` (clamped to 5,000; missing means 5,000), ``$skip``, ``$filter``,
+``$orderby`` on several keys (ties always broken by ``id``), ``$select``; bare JSON arrays, or the
+``{"value": [...], "Count": n}`` envelope for the entities named in ``envelope``; ASP.NET error bodies;
+cloud mode (``per_minute``) with ``X-RateLimit-*`` headers and 429 without ``Retry-After``,
+self-hosted mode with neither. ``shuffle_ties`` reshuffles records with equal sort keys on every
+request, reproducing the duplicates and losses of ``$skip`` paging.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from werkzeug.wrappers import Request, Response
+
+from .harness import Dataset, Faults, SimApp, json_response, serve_forever, stable_random
+
+MOUNT = "/act.web.api"
+TOP_CAP = 5000
+
+# OData $filter: tokenizer, recursive-descent parser and evaluator ------------------------------------
+#   expr    := and ('or' and)*
+#   and     := unary ('and' unary)*
+#   unary   := 'not' unary | primary
+#   primary := '(' expr ')' | func '(' operand ',' operand ')' | operand op operand
+#   operand := property ('/' property)* | literal     op := eq | ne | gt | ge | lt | le
+# Literals: 'strings' ('' escapes a quote), datetimes with Z or an offset, bare GUIDs, numbers,
+# true, false, null. Property names are case-sensitive; every error is an ODataError (HTTP 400).
+
+COMPARISONS = ("eq", "ne", "gt", "ge", "lt", "le")
+FUNCTIONS = ("contains", "startswith", "endswith")
+_DATETIME = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,7})?)?(?:Z|[+-]\d{2}:\d{2})"
+_GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}(?![0-9A-Za-z_])"
+_TOKEN = re.compile(
+    rf"(?P<ws>\s+)|(?P<string>'(?:[^']|'')*')|(?P<datetime>{_DATETIME})|(?P<guid>{_GUID})"
+    r"|(?P<number>-?\d+(?:\.\d+)?(?![0-9A-Za-z_]))|(?P<name>[A-Za-z_][A-Za-z0-9_]*(?:/[A-Za-z_][A-Za-z0-9_]*)*)"
+    r"|(?P<punct>[(),])"
+)
+
+
+class ODataError(ValueError):
+    """A query the simulator refuses with 400."""
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str  # string, datetime, guid, number, name, punct, end
+    text: str
+    pos: int
+
+
+@dataclass(frozen=True)
+class Literal:
+    kind: str  # string, datetime, guid, number, bool, null
+    value: Any
+
+
+@dataclass(frozen=True)
+class Prop:
+    path: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Compare:
+    op: str
+    left: Literal | Prop
+    right: Literal | Prop
+
+
+@dataclass(frozen=True)
+class Func:
+    name: str
+    left: Literal | Prop
+    right: Literal | Prop
+
+
+@dataclass(frozen=True)
+class BoolOp:
+    op: str  # and, or
+    left: Any
+    right: Any
+
+
+@dataclass(frozen=True)
+class Not:
+    expr: Any
+
+
+def tokenize(text: str) -> list[Token]:
+    out: list[Token] = []
+    pos = 0
+    while pos < len(text):
+        match = _TOKEN.match(text, pos)
+        if not match:
+            raise ODataError(f"syntax error at position {pos}: unexpected {text[pos:pos + 10]!r}")
+        kind = match.lastgroup or ""
+        if kind != "ws":
+            out.append(Token(kind, match.group(), pos))
+        pos = match.end()
+    out.append(Token("end", "", len(text)))
+    return out
+
+
+def parse_datetime(text: str) -> datetime:
+    """An OData datetime literal or a record's timestamp; it must carry ``Z`` or an offset."""
+    value = text.strip()
+    if value.endswith(("Z", "z")):
+        value = value[:-1] + "+00:00"
+    match = re.fullmatch(r"(.*T\d{2}:\d{2}(?::\d{2})?)(?:\.(\d+))?([+-]\d{2}:\d{2})", value)
+    if not match:
+        raise ODataError(f"'{text}' is not a datetime with a time zone")
+    head, fraction, zone = match.groups()
+    fraction = (fraction or "")[:6].ljust(6, "0")  # .NET keeps 7 digits; Python keeps 6
+    try:
+        dt = datetime.fromisoformat(f"{head}.{fraction}{zone}")
+    except ValueError:
+        raise ODataError(f"'{text}' is not a valid datetime") from None
+    return dt.astimezone(timezone.utc)
+
+
+class _Parser:
+    def __init__(self, text: str):
+        self.tokens = tokenize(text)
+        self.i = 0
+
+    def peek(self) -> Token:
+        return self.tokens[self.i]
+
+    def take(self) -> Token:
+        token = self.tokens[self.i]
+        self.i += 1
+        return token
+
+    def keyword(self, *words: str) -> str | None:
+        token = self.peek()
+        if token.kind == "name" and token.text in words:
+            self.i += 1
+            return token.text
+        return None
+
+    def expect(self, text: str) -> None:
+        token = self.take()
+        if token.text != text:
+            raise ODataError(f"syntax error at position {token.pos}: expected '{text}', found "
+                             f"{token.text or 'the end'!r}")
+
+    def parse(self) -> Any:
+        expr = self.or_expr()
+        token = self.peek()
+        if token.kind != "end":
+            raise ODataError(f"syntax error at position {token.pos}: unexpected {token.text!r}")
+        return expr
+
+    def or_expr(self) -> Any:
+        left = self.and_expr()
+        while self.keyword("or"):
+            left = BoolOp("or", left, self.and_expr())
+        return left
+
+    def and_expr(self) -> Any:
+        left = self.unary()
+        while self.keyword("and"):
+            left = BoolOp("and", left, self.unary())
+        return left
+
+    def unary(self) -> Any:
+        if self.keyword("not"):
+            return Not(self.unary())
+        return self.primary()
+
+    def primary(self) -> Any:
+        token = self.peek()
+        if token.text == "(":
+            self.take()
+            expr = self.or_expr()
+            self.expect(")")
+            return expr
+        if token.kind == "name" and token.text in FUNCTIONS and self.tokens[self.i + 1].text == "(":
+            self.i += 2
+            left = self.operand()
+            self.expect(",")
+            right = self.operand()
+            self.expect(")")
+            return Func(token.text, left, right)
+        left = self.operand()
+        op = self.take()
+        if op.kind != "name" or op.text not in COMPARISONS:
+            raise ODataError(f"syntax error at position {op.pos}: expected one of {', '.join(COMPARISONS)}, "
+                             f"found {op.text or 'the end'!r}")
+        return Compare(op.text, left, self.operand())
+
+    def operand(self) -> Literal | Prop:
+        token = self.take()
+        if token.kind == "string":
+            return Literal("string", token.text[1:-1].replace("''", "'"))
+        if token.kind == "datetime":
+            return Literal("datetime", parse_datetime(token.text))
+        if token.kind == "guid":
+            return Literal("guid", token.text.lower())
+        if token.kind == "number":
+            return Literal("number", float(token.text) if "." in token.text else int(token.text))
+        if token.kind == "name":
+            if token.text in ("true", "false"):
+                return Literal("bool", token.text == "true")
+            if token.text == "null":
+                return Literal("null", None)
+            if token.text in COMPARISONS + ("and", "or", "not"):
+                raise ODataError(f"syntax error at position {token.pos}: '{token.text}' where a value belongs")
+            return Prop(tuple(token.text.split("/")))
+        raise ODataError(f"syntax error at position {token.pos}: expected a property or a literal, found "
+                         f"{token.text or 'the end'!r}")
+
+
+def parse_filter(text: str) -> Any:
+    if not text.strip():
+        raise ODataError("$filter is empty")
+    return _Parser(text).parse()
+
+
+# Evaluation ------------------------------------------------------------------------------------------
+
+def lookup(record: dict[str, Any], path: tuple[str, ...], types: dict[str, str]) -> tuple[str, Any]:
+    """(type, value) of a property path; unknown properties raise ODataError."""
+    name = "/".join(path)
+    value: Any = record
+    for part in path:
+        if not isinstance(value, dict) or part not in value:
+            raise ODataError(f"Could not find a property named '{name}'")
+        value = value[part]
+    kind = types.get(name)
+    if kind is None:
+        kind = ("bool" if isinstance(value, bool) else "number" if isinstance(value, (int, float))
+                else "string" if isinstance(value, str) else "null" if value is None else "object")
+    if kind == "datetime" and value is not None:
+        value = parse_datetime(value)
+    elif kind == "guid" and value is not None:
+        value = str(value).lower()
+    return kind, value
+
+
+def _operand(node: Literal | Prop, record: dict[str, Any], types: dict[str, str]) -> tuple[str, Any]:
+    if isinstance(node, Literal):
+        return node.kind, node.value
+    return lookup(record, node.path, types)
+
+
+_COMPATIBLE = {("string", "string"), ("datetime", "datetime"), ("guid", "guid"), ("number", "number"),
+               ("bool", "bool")}
+
+
+def _compare(op: str, left: tuple[str, Any], right: tuple[str, Any]) -> bool:
+    (lk, lv), (rk, rv) = left, right
+    if "null" not in (lk, rk) and lv is not None and rv is not None and (lk, rk) not in _COMPATIBLE:
+        raise ODataError(f"A binary operator with incompatible types was detected. Found operand types "
+                         f"'{lk}' and '{rk}' for operator kind '{op}'")
+    if lv is None or rv is None:
+        if op == "eq":
+            return lv is None and rv is None
+        if op == "ne":
+            return not (lv is None and rv is None)
+        return False  # ordering against null is never true, as in SQL
+    if op in ("gt", "ge", "lt", "le") and lk == "bool":
+        raise ODataError(f"operator '{op}' is not defined for booleans")
+    return {"eq": lv == rv, "ne": lv != rv, "gt": lv > rv, "ge": lv >= rv, "lt": lv < rv, "le": lv <= rv}[op]
+
+
+def evaluate(node: Any, record: dict[str, Any], types: dict[str, str]) -> bool:
+    if isinstance(node, BoolOp):
+        # Both sides are evaluated so that an unknown property fails whatever the data.
+        left, right = evaluate(node.left, record, types), evaluate(node.right, record, types)
+        return (left and right) if node.op == "and" else (left or right)
+    if isinstance(node, Not):
+        return not evaluate(node.expr, record, types)
+    if isinstance(node, Func):
+        (lk, lv), (rk, rv) = _operand(node.left, record, types), _operand(node.right, record, types)
+        if lv is None or rv is None:
+            return False
+        if lk != "string" or rk != "string":
+            raise ODataError(f"{node.name}() takes two strings")
+        return {"contains": rv in lv, "startswith": lv.startswith(rv), "endswith": lv.endswith(rv)}[node.name]
+    if isinstance(node, Compare):
+        return _compare(node.op, _operand(node.left, record, types), _operand(node.right, record, types))
+    raise ODataError("the filter is not a boolean expression")  # e.g. a bare property
+
+
+def parse_orderby(text: str) -> list[tuple[tuple[str, ...], bool]]:
+    """``edited desc, id`` -> [(('edited',), True), (('id',), False)]."""
+    out = []
+    for part in text.split(","):
+        words = part.split()
+        if not words or len(words) > 2 or (len(words) == 2 and words[1] not in ("asc", "desc")):
+            raise ODataError(f"$orderby clause {part.strip()!r} is not 'property [asc|desc]'")
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(?:/[A-Za-z_][A-Za-z0-9_]*)*", words[0]):
+            raise ODataError(f"$orderby names an invalid property {words[0]!r}")
+        out.append((tuple(words[0].split("/")), len(words) == 2 and words[1] == "desc"))
+    return out
+
+
+def sort_key(value: Any) -> tuple:
+    # Nulls sort first ascending, as SQL Server does.
+    return (0, "") if value is None else (1, value)
+
+
+def parse_select(text: str, known: set[str]) -> list[str]:
+    names = [name.strip() for name in text.split(",")]
+    for name in names:
+        if name not in known:
+            raise ODataError(f"Could not find a property named '{name}'")
+    return names
+
+
+# The simulator ---------------------------------------------------------------------------------------
+
+DATETIME_FIELDS = {"created", "edited", "importDate", "birthday", "openDate", "estimatedCloseDate",
+                   "actualCloseDate", "startTime", "endTime", "createDate", "editDate"}
+
+
+@dataclass(frozen=True)
+class Entity:
+    name: str
+    routes: tuple[str, ...]  # lower-case paths under /api
+    cursor: str | None  # edited, editDate, or None for the task-type list
+    guid_fields: tuple[str, ...] = ("id",)
+
+    def types(self) -> dict[str, str]:
+        out = {f: "datetime" for f in DATETIME_FIELDS}
+        out.update({f: "guid" for f in self.guid_fields})
+        return out
+
+
+ENTITIES = {
+    "contacts": Entity("contacts", ("contacts",), "edited", ("id", "recordManagerID")),
+    "companies": Entity("companies", ("companies",), "edited", ("id", "recordManagerID")),
+    "opportunities": Entity("opportunities", ("opportunities",), "edited"),
+    "activities": Entity("activities", ("activities", "tasks"), "edited", ("seriesID",)),  # id: GUID + date
+    "products": Entity("products", ("products",), "editDate"),
+}
+ROUTES = {route: entity for entity in ENTITIES.values() for route in entity.routes}
+
+FIRST = ["Bruce", "Ada", "Grace", "Alan", "Chris", "Dana", "Émile", "Farah", "Gus", "Hana", "Ivo", "June"]
+LAST = ["Vanderpelt", "Lovelace", "Hopper", "Turing", "O'Neil", "Nakamura", "Müller", "Okafor", "Silva"]
+CITIES = [("Phoenix", "AZ"), ("Austin", "TX"), ("Denver", "CO"), ("Boston", "MA"), ("Tampa", "FL")]
+MANAGERS = [("d90f208e-6468-4251-89d8-4937b0c70182", "Marketing"), ("5b1c0f3e-2d4a-4b6c-8e9f-0a1b2c3d4e5f", "Sales")]
+STAGES = ["Initial Communication", "Needs Assessment", "Proposal", "Negotiation", "Closed"]
+TASK_TYPES = [
+    {"id": 1, "name": "Meeting", "description": "", "isActive": True, "isCustom": False, "isDeletable": False},
+    {"id": 2, "name": "Call", "description": "", "isActive": True, "isCustom": False, "isDeletable": False},
+    {"id": 3, "name": "To-do", "description": "", "isActive": True, "isCustom": False, "isDeletable": False},
+    {"id": 4, "name": "Appointment", "description": "", "isActive": True, "isCustom": False, "isDeletable": False},
+    {"id": 1000, "name": "Site visit", "description": "On-site review", "isActive": True, "isCustom": True,
+     "isDeletable": True},
+]
+
+
+def stamp(dt: datetime | None) -> str | None:
+    return None if dt is None else dt.astimezone(timezone.utc).isoformat()
+
+
+def guid(*parts: Any) -> str:
+    return str(uuid.UUID(int=stable_random("act-guid", *parts).getrandbits(128), version=4))
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def asp_error(status: int, message: str, exception: str | None = None) -> Response:
+    body: dict[str, Any] = {"message": message}
+    if exception:
+        body.update({"exceptionMessage": exception, "exceptionType": "System.InvalidOperationException",
+                     "stackTrace": "   at Act.Web.Api.Controllers (simulated)"})
+    return json_response(body, status)
+
+
+def bare_401() -> Response:
+    return Response(b"", status=401)
+
+
+class ActSim(SimApp):
+    def __init__(self, contacts: int = 120, companies: int = 60, opportunities: int = 80, activities: int = 100,
+                 products: int = 30, *, tie: int = 1, users: dict[str, tuple[str, bool]] | None = None,
+                 databases: Iterable[str] = ("ACT2018Demo",), token_lifetime: float = 3600.0,
+                 envelope: Iterable[str] = (), per_minute: int | None = None, faults: Faults | None = None,
+                 seed: int = 11, latency: float = 0.0, top_cap: int = TOP_CAP, shuffle_ties: bool = False):
+        super().__init__(faults=faults, limits=[(per_minute, 60.0)] if per_minute else None, latency=latency)
+        sizes = {"contacts": contacts, "companies": companies, "opportunities": opportunities,
+                 "activities": activities, "products": products}
+        self.data = {name: Dataset(n, tie=tie, seed=seed + k) for k, (name, n) in enumerate(sizes.items())}
+        self.seed = seed
+        self.task_types = [dict(t, taskTypeGuid=guid("task-type", t["id"]), historyTypes=[]) for t in TASK_TYPES]
+        self.users = users if users is not None else {"John Hollo": ("act-pass-123", True)}
+        self.databases = set(databases)
+        self.token_lifetime = token_lifetime
+        self.envelope = set(envelope)
+        self.top_cap = top_cap
+        self.shuffle_ties = shuffle_ties
+        self._secret = secrets.token_bytes(32)
+        self._jti = 0
+        self._min_jti = 1  # tokens with a smaller jti were revoked
+        self._auth_lock = threading.Lock()
+        self.authorize_calls = {"basic": 0, "bearer": 0, "refused": 0}
+        self.issued: list[str] = []  # every token handed out, for leak checks in tests
+        self._cache: dict[tuple[str, int], tuple[int, dict[str, Any]]] = {}
+        self._shuffle_rng = stable_random("shuffle", seed)
+
+    # Records --------------------------------------------------------------------------------------
+    def record_id(self, entity: str, i: int) -> str:
+        if entity == "activities":
+            start = self.data[entity].base_time(min(i, self.data[entity].n)) + timedelta(days=3)
+            return guid(entity, self.seed, i) + start.strftime("%m%d%Y")
+        return guid(entity, self.seed, i)
+
+    def record(self, entity: str, i: int) -> dict[str, Any]:
+        dataset = self.data[entity]
+        version = dataset.version(i)
+        cached = self._cache.get((entity, i))
+        if cached and cached[0] == version:
+            return cached[1]
+        rng = dataset.rng(i)
+        manager_id, manager = rng.choice(MANAGERS)
+        edited, created = dataset.time(i), dataset.created(i)
+        rid = self.record_id(entity, i)
+        if entity == "contacts":
+            first, last = rng.choice(FIRST), rng.choice(LAST)
+            city, state = rng.choice(CITIES)
+            company = self.record_id("companies", rng.randrange(max(1, self.data["companies"].n)))
+            rec: dict[str, Any] = {
+                "id": rid, "idStatus": rng.choice(["Customer", "Prospect", "Vendor"]), "isUser": False,
+                "company": f"{last} Fitness", "companyID": rng.choice([company, ""]), "contactType": "Contact",
+                "namePrefix": "", "firstName": first, "middleName": "", "lastName": last, "nameSuffix": "",
+                "fullName": f"{first} {last}", "isFavorite": rng.random() < 0.1, "isImported": False,
+                "importDate": None, "isPrivate": False, "acl": [], "jobTitle": rng.choice(["Owner", "CFO", "Buyer"]),
+                "emailAddress": f"{first.lower()}.{i}@example.com", "website": "",
+                "birthday": stamp(datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(days=rng.randrange(12000))),
+                "businessAddress": {"line1": f"{rng.randrange(1, 999)} Main St", "line2": "", "line3": "",
+                                    "city": city, "state": state, "postalCode": f"{rng.randrange(10000, 99999)}",
+                                    "country": "United States", "latitude": None, "longitude": None},
+                "businessPhone": f"602555{rng.randrange(1000, 9999)}", "businessExtension": "",
+                "mobilePhone": "", "recordManagerID": manager_id, "recordManager": manager,
+                "customFields": {"user6": rng.choice(["Fitness", "Retail", None]), "user7": rng.randrange(100)},
+                "created": stamp(created), "edited": stamp(edited), "editedBy": manager,
+            }
+        elif entity == "companies":
+            city, state = rng.choice(CITIES)
+            address = {"line1": f"{rng.randrange(1, 999)} Market St", "line2": "", "line3": "", "city": city,
+                       "state": state, "postalCode": f"{rng.randrange(10000, 99999)}", "country": "United States"}
+            rec = {
+                "id": rid, "name": f"{rng.choice(LAST)} {rng.choice(['Fitness', 'Foods', 'Labs'])} #{i}",
+                "address": address, "billingAddress": dict(address), "shippingAddress": dict(address),
+                "description": "", "division": "", "hasDivisions": False, "hierarchyLevel": 0,
+                "idStatus": "Customer", "industry": rng.choice(["Health", "Retail"]), "isPrivate": False, "acl": [],
+                "numberOfEmployees": rng.randrange(1, 500), "phone": f"480555{rng.randrange(1000, 9999)}",
+                "region": rng.choice(["West", "East"]), "revenue": round(rng.uniform(1e4, 1e7), 2),
+                "territory": "", "website": f"https://c{i}.example.com", "recordManagerID": manager_id,
+                "recordManager": manager, "customFields": {"user1": rng.choice(["A", "B"])},
+                "created": stamp(created), "edited": stamp(edited), "editedBy": manager,
+            }
+        elif entity == "opportunities":
+            status = rng.choice([0, 0, 1, 2])
+            probability = rng.randrange(0, 101, 5)
+            total = round(rng.uniform(100, 20000), 2)
+            opened = created + timedelta(days=1)
+            stage_no = rng.randrange(len(STAGES))
+            rec = {
+                "id": rid, "name": f"Opportunity {i}", "productTotal": total,
+                "weightedTotal": round(total * probability / 100, 2), "probability": probability, "status": status,
+                "contactNames": f"{rng.choice(FIRST)} {rng.choice(LAST)}", "openDate": stamp(opened),
+                "estimatedCloseDate": stamp(opened + timedelta(days=30)),
+                "actualCloseDate": stamp(opened + timedelta(days=40)) if status else None,
+                "stage": {"id": guid("stage", stage_no), "name": STAGES[stage_no], "number": stage_no + 1,
+                          "process": {"id": guid("process"), "name": "Standard", "stages": [], "status": "Active",
+                                      "description": "", "stagesCount": len(STAGES)}},
+                "contacts": [{"id": self.record_id("contacts", rng.randrange(max(1, self.data["contacts"].n))),
+                              "displayName": "demo", "company": "", "isInvited": True}],
+                "companies": [], "customFields": {"opportunity_field_1": None},
+                "created": stamp(created), "edited": stamp(edited), "recordManager": manager,
+            }
+        elif entity == "activities":
+            start = dataset.base_time(min(i, dataset.n)) + timedelta(days=3)
+            kind = rng.choice(self.task_types) if self.task_types else {"id": 2, "name": "Call"}
+            rec = {
+                "id": rid, "seriesID": guid("series", self.seed, i), "subject": f"Follow-up {i}",
+                "activityTypeId": kind["id"], "activityTypeName": kind["name"], "activityPriorityId": 1,
+                "activityPriorityName": "Low", "details": "<p>Discuss renewal</p>", "isCleared": rng.random() < 0.3,
+                "isAlarmed": False, "startTime": stamp(start), "endTime": stamp(start + timedelta(minutes=30)),
+                "isTimeless": False, "isAllDay": False, "isPrivate": False, "location": "",
+                "scheduledById": manager_id, "scheduledBy": manager, "scheduledForId": manager_id,
+                "scheduledFor": manager, "contacts": [], "companies": [], "groups": [], "opportunities": [],
+                "recurSpec": None, "attachment": None, "created": stamp(created), "edited": stamp(edited),
+            }
+        else:  # products: the catalogue names its dates createDate/editDate
+            cost = round(rng.uniform(10, 2000), 2)
+            rec = {"id": rid, "name": f"Product {i}", "cost": cost, "price": round(cost * 1.6, 2),
+                   "itemNumber": f"SKU-{i:05d}", "createDate": stamp(created), "editDate": stamp(edited)}
+        self._cache[(entity, i)] = (version, rec)
+        return rec
+
+    def truth(self, entity: str) -> dict[str, dict[str, Any]]:
+        """Every visible record by id (``activity_types``: the task types)."""
+        if entity == "activity_types":
+            return {t["id"]: t for t in self.task_types}
+        dataset = self.data[entity]
+        return {r["id"]: r for r in (self.record(entity, i) for i in dataset.all() if dataset.exists(i))}
+
+    # Tokens ---------------------------------------------------------------------------------------
+    def issue_token(self, user: str, db: str) -> str:
+        with self._auth_lock:
+            self._jti += 1
+            jti = self._jti
+        now = time.time()
+        header = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+        payload = _b64(json.dumps({"sub": user, "db": db, "jti": jti, "iat": round(now, 3),
+                                   "exp": round(now + self.token_lifetime, 3)}).encode())
+        signature = _b64(hmac.new(self._secret, f"{header}.{payload}".encode(), hashlib.sha256).digest())
+        token = f"{header}.{payload}.{signature}"
+        self.issued.append(token)
+        return token
+
+    def check_token(self, token: str, db: str | None) -> dict[str, Any] | None:
+        """The token's claims if it is ours, unexpired, unrevoked and for this database; else None."""
+        parts = token.split(".")
+        if len(parts) != 3:
+            return None
+        expected = _b64(hmac.new(self._secret, f"{parts[0]}.{parts[1]}".encode(), hashlib.sha256).digest())
+        if not hmac.compare_digest(expected, parts[2]):
+            return None
+        claims = json.loads(_unb64(parts[1]))
+        if claims["exp"] <= time.time() or claims["jti"] < self._min_jti or claims["db"] != db:
+            return None
+        return claims
+
+    def revoke_tokens(self) -> None:
+        """Invalidate every token issued so far (as if they had all expired)."""
+        with self._auth_lock:
+            self._min_jti = self._jti + 1
+
+    def authorize(self, request: Request) -> Response:
+        db = request.headers.get("Act-Database-Name")
+        header = request.headers.get("Authorization", "")
+        scheme, _, value = header.partition(" ")
+        if db is None or db not in self.databases:
+            self.authorize_calls["refused"] += 1
+            return bare_401()
+        if scheme.lower() == "bearer":
+            claims = self.check_token(value.strip(), db)
+            if claims is None:
+                self.authorize_calls["refused"] += 1
+                return bare_401()
+            self.authorize_calls["bearer"] += 1
+            return Response(self.issue_token(claims["sub"], db), status=200, content_type="text/plain")
+        if scheme.lower() != "basic":
+            self.authorize_calls["refused"] += 1
+            return bare_401()
+        try:
+            user, _, password = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")
+        except (ValueError, UnicodeDecodeError):
+            self.authorize_calls["refused"] += 1
+            return bare_401()
+        known = self.users.get(user)
+        if known is None or not hmac.compare_digest(known[0].encode(), password.encode()):
+            self.authorize_calls["refused"] += 1
+            return bare_401()
+        if not known[1]:
+            return asp_error(403, "4032: Web API Access permission required")
+        self.authorize_calls["basic"] += 1
+        return Response(self.issue_token(user, db), status=200, content_type="text/plain")
+
+    # HTTP -----------------------------------------------------------------------------------------
+    def exempt(self, request: Request) -> bool:
+        path = request.path.lower().rstrip("/")
+        return path in (f"{MOUNT}/authorize", f"{MOUNT}/api/system")
+
+    def rate_limited(self, request: Request, headers: dict[str, str], wait: float) -> Response:
+        # Act! documents the X-RateLimit-* headers only; no Retry-After.
+        return json_response({"message": "API calls quota exceeded! maximum admitted 100 per 1m."}, 429, headers)
+
+    def error_body(self, status: int) -> Response:
+        return asp_error(status, "An error has occurred.", f"simulated server error {status}")
+
+    def handle(self, request: Request) -> Response:
+        path = request.path.rstrip("/")
+        low = path.lower()
+        if not low.startswith(MOUNT + "/"):
+            return asp_error(404, f"No HTTP resource was found that matches the request URI '{request.url}'.")
+        route = low[len(MOUNT):]
+        if request.method != "GET":
+            return asp_error(405, "The requested resource does not support this HTTP method.")
+        if route == "/api/system":
+            return json_response({"apiVersion": "1.1.1324.1", "sdkVersion": "25.101.0.0"})
+        if route == "/authorize":
+            return self.authorize(request)
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or self.check_token(token.strip(), request.headers.get("Act-Database-Name")) \
+                is None:
+            return bare_401()
+        parts = route.split("/")[2:]  # after "", "api"
+        if not route.startswith("/api/") or not parts:
+            return asp_error(404, f"No HTTP resource was found that matches the request URI '{request.url}'.")
+        if parts == ["task-types"]:
+            return self.list_records(request, "activity_types", [dict(t) for t in self.task_types])
+        entity = ROUTES.get(parts[0])
+        if entity is None or len(parts) > 2:
+            return asp_error(404, f"No HTTP resource was found that matches the request URI '{request.url}'.")
+        dataset = self.data[entity.name]
+        if len(parts) == 2:
+            wanted = path.split("/")[-1].lower()
+            for i in dataset.all():
+                if dataset.exists(i) and self.record(entity.name, i)["id"].lower() == wanted:
+                    return json_response(self.record(entity.name, i))
+            return asp_error(404, f"The {entity.name[:-1]} with id '{wanted}' was not found.",
+                             "Sequence contains no elements")
+        rows = [self.record(entity.name, i) for i in dataset.all() if dataset.exists(i)]
+        return self.list_records(request, entity.name, rows, entity)
+
+    def list_records(self, request: Request, name: str, rows: list[dict[str, Any]],
+                     entity: Entity | None = None) -> Response:
+        types = entity.types() if entity else {}
+        args = request.args
+        for key in args:
+            if key.startswith("$") and key not in ("$top", "$skip", "$filter", "$orderby", "$select", "$expand"):
+                return self.bad_query(f"The query parameter '{key}' is not supported.")
+        try:
+            # The task-type list is small and returned whole; other collections default to the cap.
+            default = len(rows) if name == "activity_types" else self.top_cap
+            top = default if "$top" not in args else int(args["$top"])
+            skip = int(args.get("$skip", "0"))
+        except ValueError:
+            return self.bad_query("$top and $skip must be non-negative integers.")
+        if top < 0 or skip < 0:
+            return self.bad_query("$top and $skip must be non-negative integers.")
+        top = min(top, max(self.top_cap, default))
+        template = rows[0] if rows else (self.record(entity.name, 0) if entity and self.data[entity.name].n
+                                         else None)
+        try:
+            if "$filter" in args:
+                tree = parse_filter(args["$filter"])
+                if template is not None:
+                    evaluate(tree, template, types)  # unknown properties fail even when nothing matches
+                rows = [r for r in rows if evaluate(tree, r, types)]
+            order = parse_orderby(args["$orderby"]) if "$orderby" in args else []
+            if template is not None:
+                for prop, _ in order:
+                    lookup(template, prop, types)
+            select = parse_select(args["$select"], set(template or {})) if "$select" in args else None
+        except ODataError as exc:
+            return self.bad_query(str(exc))
+        rows = self.ordered(rows, order, types)
+        page = rows[skip: skip + top]
+        if select is not None:
+            page = [{k: r[k] for k in select} for r in page]
+        if name in self.envelope:
+            return json_response({"value": page, "Count": len(page)})
+        return json_response(page)
+
+    def ordered(self, rows: list[dict[str, Any]], order: list[tuple[tuple[str, ...], bool]],
+                types: dict[str, str]) -> list[dict[str, Any]]:
+        """Sort by the $orderby keys; ties are broken by id (or, with shuffle_ties, shuffled)."""
+        if self.shuffle_ties:
+            rows = list(rows)
+            self._shuffle_rng.shuffle(rows)
+        else:
+            rows = sorted(rows, key=lambda r: sort_key(lookup(r, ("id",), types)[1]))
+        for prop, desc in reversed(order):
+            rows.sort(key=lambda r, p=prop: sort_key(lookup(r, p, types)[1]), reverse=desc)
+        return rows
+
+    @staticmethod
+    def bad_query(detail: str) -> Response:
+        return asp_error(400, f"The query specified in the URI is not valid. {detail}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Act! Web API simulator")
+    parser.add_argument("--port", type=int, default=8105)
+    parser.add_argument("--records", type=int, default=500, help="records per entity")
+    parser.add_argument("--user", default="John Hollo")
+    parser.add_argument("--password", default="act-pass-123")
+    parser.add_argument("--database", default="ACT2018Demo")
+    parser.add_argument("--envelope", action="store_true", help="wrap contacts and companies in {value, Count}")
+    parser.add_argument("--per-minute", type=int, default=None, help="cloud mode: requests per minute")
+    args = parser.parse_args()
+    n = args.records
+    app = ActSim(n, n // 2, n, n, max(1, n // 10), tie=3, users={args.user: (args.password, True)},
+                 databases=(args.database,), envelope=("contacts", "companies") if args.envelope else (),
+                 per_minute=args.per_minute)
+    serve_forever(app, args.port, f"Act! Web API simulator ({n} contacts; user {args.user!r}, database "
+                                  f"{args.database!r}; API path {MOUNT})")
+
+
+if __name__ == "__main__":
+    main()

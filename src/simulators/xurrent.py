@@ -1,0 +1,579 @@
+"""Simulator of the Xurrent (formerly 4me) REST API v1 (see the API notes for every decision).
+
+Implemented: ``Authorization: Bearer`` with personal tokens or client-credentials tokens from
+``POST /token`` (one hour by default), plus ``X-Xurrent-Account`` or the legacy ``X-4me-Account``; any
+missing or unknown token or account gives 401 ``{"message":"Unauthorized"}``. ``GET /v1/organizations``,
+``/v1/products``, ``/v1/projects`` (and their predefined filters, and ``/{id}``) return bare JSON arrays
+of the default collection fields (or ``fields=``), ``per_page`` default 20 clamped to 100, ``Link``
+headers with ``search_after``/``search_before`` cursors (``page=`` switches to page-number links with
+``last``), ``X-Pagination-*`` headers, filters in the ``=>=``/``=<``/``!``/``a,b`` syntax on the
+filterable fields only, ``sort=`` on the sortable fields only (ties broken by id in the same direction),
+each collection's default order, a configurable 100,000-record cap with ``X-Pagination-Throttled``,
+timestamps rendered in the account time zone, and rolling-window limits per token (3,600 per hour and
+20 per 2 seconds) with ``X-RateLimit-*`` headers and 429 ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import collections
+import functools
+import json
+import math
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from werkzeug.wrappers import Request, Response
+
+from .harness import Dataset, Faults, SimApp, json_response, serve_forever
+
+RESERVED = {"per_page", "page", "search_after", "search_before", "sort", "fields"}
+ADJECTIVES = ["Widget", "Northern", "Global", "Acme", "Blue", "Summit", "Harbor", "Prairie", "Zürich", "O'Neil"]
+NOUNS = ["Data Center", "IT Services", "Facilities", "Finance", "Logistics", "Support", "Labs", "Networks"]
+PEOPLE = ["Howard Tanner", "Ellen Brown", "Ada Lovelace", "Grace Hopper", "José Núñez", "Radia Perlman"]
+TEAMS = ["End-User Support, Houston", "Network Operations", "Service Desk", "Application Development"]
+SERVICES = ["Personal Computing", "Warehouse Management", "E-mail", "Telephony", "Document Management"]
+PRODUCT_NAMES = ["Adobe Reader", "Dell Latitude", "Cisco Switch", "Office 365", "Slack", "Zoom", "iPhone"]
+CATEGORIES = ["software/browser_viewer_application", "computer/laptop", "network/switch", "software/office_suite"]
+STATUSES = ["registered", "in_progress", "progress_halted", "completed"]
+JUSTIFICATIONS = ["compliance", "correction", "cost_reduction", "new_application", "risk_reduction"]
+PROJECT_SUBJECTS = ["Warehouse Ordering", "Data Center Move", "ERP Upgrade", "Network Refresh", "Mobile App"]
+
+# Field types: "int", "datetime", "string", "bool", "ref" (an {id, name} object), "enum".
+RESOURCES: dict[str, dict[str, Any]] = {
+    "organizations": {
+        "types": {"id": "int", "source": "string", "sourceID": "string", "name": "string", "disabled": "bool",
+                  "created_at": "datetime", "updated_at": "datetime", "financialID": "string", "parent": "ref"},
+        "filterable": ["id", "source", "sourceID", "name", "disabled", "created_at", "updated_at", "financialID",
+                       "parent"],
+        "sortable": ["id", "sourceID", "name", "created_at", "updated_at"],
+        "default_sort": [("name", False)],
+        "collection": ["id", "sourceID", "name", "parent", "manager", "created_at", "updated_at"],
+        "predefined": ["disabled", "enabled", "external", "internal", "trusted", "directory", "support_domain",
+                       "managed_by_me"],
+    },
+    "products": {
+        "types": {"id": "int", "source": "string", "sourceID": "string", "name": "string", "disabled": "bool",
+                  "category": "enum", "rule_set": "enum", "support_team": "ref", "service": "ref",
+                  "created_at": "datetime", "updated_at": "datetime"},
+        "filterable": ["id", "source", "sourceID", "name", "disabled", "category", "rule_set", "support_team",
+                       "service", "created_at", "updated_at"],
+        "sortable": ["id", "sourceID", "name", "support_team", "service", "created_at", "updated_at"],
+        "default_sort": [("name", False)],
+        "collection": ["id", "sourceID", "name", "category", "support_team", "service", "created_at", "updated_at"],
+        "predefined": ["disabled", "enabled", "supported_by_my_teams"],
+    },
+    "projects": {
+        "types": {"id": "int", "source": "string", "sourceID": "string", "subject": "string", "category": "enum",
+                  "status": "enum", "completion_target_at": "datetime", "completed_at": "datetime",
+                  "service": "ref", "created_at": "datetime", "updated_at": "datetime"},
+        "filterable": ["id", "source", "sourceID", "subject", "category", "status", "completion_target_at",
+                       "completed_at", "service", "created_at", "updated_at"],
+        "sortable": ["id", "sourceID", "subject", "category", "status", "completion_target_at", "completed_at",
+                     "service", "created_at", "updated_at"],
+        "default_sort": [("id", True)],
+        "collection": ["id", "sourceID", "subject", "manager", "category", "status", "completion_target_at",
+                       "completed_at", "service", "created_at", "updated_at"],
+        "predefined": ["completed", "open", "managed_by_me"],
+    },
+}
+
+
+class BadRequest(Exception):
+    """A 400 with the API's ``{"message": ...}`` body."""
+
+
+def encode_cursor(offset: int, key: list[Any]) -> str:
+    raw = json.dumps({"offset": offset, "cursor": key}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(token: str) -> tuple[int, list[Any]]:
+    try:
+        body = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        offset, key = int(body["offset"]), list(body["cursor"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise BadRequest(f"Invalid cursor: {token[:40]}") from exc
+    return offset, key
+
+
+def parse_datetime(field: str, raw: str) -> datetime:
+    try:
+        dt = datetime.fromisoformat(raw.strip().replace("Z", "+00:00") if raw.strip().endswith("Z") else raw)
+    except ValueError:
+        raise BadRequest(f"Invalid date-time value for {field}: {raw}") from None
+    return (dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+
+
+def _cmp(a: Any, b: Any) -> int:
+    """Nulls sort first; otherwise natural order."""
+    if a is None or b is None:
+        return (a is not None) - (b is not None)
+    return (a > b) - (a < b)
+
+
+class RollingLimits:
+    """Rolling windows per token: ``[(limit, seconds), ...]``; the first limit's figures go in the headers."""
+
+    def __init__(self, limits: list[tuple[int, float]], clock: Callable[[], float] = time.time):
+        self.limits = limits
+        self._clock = clock
+        self._sent: dict[str, dict[float, collections.deque[float]]] = {}
+        self._lock = threading.Lock()
+        self.rejected = 0
+
+    def reset(self) -> None:
+        with self._lock:
+            self._sent.clear()
+
+    def hit(self, token: str, count: bool = True) -> tuple[bool, dict[str, str], float]:
+        with self._lock:
+            now = self._clock()
+            windows = self._sent.setdefault(token, {p: collections.deque() for _, p in self.limits})
+            wait = 0.0
+            for limit, period in self.limits:
+                sent = windows[period]
+                while sent and sent[0] <= now - period:
+                    sent.popleft()
+                if len(sent) >= limit:
+                    wait = max(wait, sent[0] + period - now)
+            allowed = wait <= 0
+            if allowed and count:
+                for sent in windows.values():
+                    sent.append(now)
+            if not allowed:
+                self.rejected += 1
+            headers: dict[str, str] = {}
+            if self.limits:
+                limit, period = self.limits[0]
+                sent = windows[period]
+                # Rolling window: the reset is when the oldest counted request leaves it.
+                reset = sent[0] + period if sent else now
+                headers = {"X-RateLimit-Limit": str(limit), "X-RateLimit-Remaining": str(max(0, limit - len(sent))),
+                           "X-RateLimit-Reset": str(int(math.ceil(reset)))}
+            return allowed, headers, wait
+
+
+class XurrentSim(SimApp):
+    def __init__(
+        self,
+        organizations: int = 120,
+        products: int = 90,
+        projects: int = 150,
+        *,
+        tie: int = 1,
+        tokens: set[str] | None = None,
+        clients: dict[str, str] | None = None,
+        accounts: set[str] | None = None,
+        token_lifetime: int = 3600,
+        rate_limits: list[tuple[int, float]] | None = None,
+        max_records: int = 100_000,
+        time_zone: str = "America/Chicago",
+        link_host: str | None = None,
+        faults: Faults | None = None,
+        seed: int = 11,
+        latency: float = 0.0,
+    ):
+        super().__init__(faults=faults, latency=latency)
+        self.data = {
+            "organizations": Dataset(organizations, tie=tie, seed=seed),
+            "products": Dataset(products, tie=tie, seed=seed + 1),
+            "projects": Dataset(projects, tie=tie, seed=seed + 2),
+        }
+        self.tokens = tokens if tokens is not None else {"test-token"}
+        self.clients = clients if clients is not None else {"test-client": "test-secret"}
+        self.accounts = accounts if accounts is not None else {"widget"}
+        self.token_lifetime = token_lifetime
+        self.issued: dict[str, float] = {}  # client-credentials token -> expiry (time.time())
+        self.limits = RollingLimits(rate_limits if rate_limits is not None else [(3600, 3600.0), (20, 2.0)])
+        self.max_records = max_records
+        self.tz = ZoneInfo(time_zone)
+        self.link_host = link_host
+        self.seen_accounts: list[str] = []  # the account header name each API request used
+
+    # Records -------------------------------------------------------------------------------------
+    def stamp(self, dt: datetime | None) -> str | None:
+        return dt.astimezone(self.tz).isoformat() if dt is not None else None
+
+    @staticmethod
+    def org_name(i: int) -> str:
+        from .harness import stable_random
+
+        rng = stable_random("org-name", i)
+        return f"{rng.choice(ADJECTIVES)} {rng.choice(NOUNS)} {i + 1}"
+
+    def organization(self, i: int) -> dict[str, Any]:
+        ds = self.data["organizations"]
+        rng = ds.rng(i)
+        parent = None if i < 3 or rng.random() < 0.3 else rng.randrange(0, min(i, ds.n))
+        person = rng.randrange(len(PEOPLE))
+        bu = rng.randrange(0, 3)
+        rec = {
+            "id": i + 1,
+            "sourceID": f"ORG-{i + 1:05d}" if rng.random() < 0.4 else None,
+            "name": self.org_name(i),
+            "parent": {"id": parent + 1, "name": self.org_name(parent)} if parent is not None else None,
+            "manager": {"id": 600 + person, "name": PEOPLE[person]} if rng.random() < 0.8 else None,
+            "created_at": self.stamp(ds.created(i)),
+            "updated_at": self.stamp(ds.time(i)),
+            "disabled": rng.random() < 0.1,
+            "region": rng.choice(["North", "South", "EMEA", None]),
+            "financialID": f"FIN{rng.randrange(10000):04d}" if rng.random() < 0.5 else None,
+            "business_unit_organization": {"id": bu + 1, "name": self.org_name(bu)} if i % 4 == 0 else None,
+            "remarks": rng.choice(["", "Moved in 2016.", "Üñíçødé remark"]),
+            "source": "4me",
+        }
+        if i % 9 == 5:  # a record of another account in a directory setup
+            rec["account"] = {"id": "wdc", "name": "Widget Data Center"}
+        return rec
+
+    def product(self, i: int) -> dict[str, Any]:
+        ds = self.data["products"]
+        rng = ds.rng(i)
+        service, team = rng.randrange(len(SERVICES)), rng.randrange(len(TEAMS))
+        return {
+            "id": i + 1,
+            "sourceID": None,
+            "name": f"{PRODUCT_NAMES[i % len(PRODUCT_NAMES)]} {i + 1}",
+            "category": rng.choice(CATEGORIES),
+            "service": {"id": 20 + service, "name": SERVICES[service],
+                        "provider": {"id": 32, "name": "Widget Data Center, Internal IT"}},
+            "support_team": {"id": 9 + team, "name": TEAMS[team]},
+            "created_at": self.stamp(ds.created(i)),
+            "updated_at": self.stamp(ds.time(i)),
+            "disabled": rng.random() < 0.15,
+            "brand": rng.choice(["Adobe", "Dell", "Cisco", "Microsoft", None]),
+            "model": rng.choice(["Latitude 7440", "Catalyst 9300", None]),
+            "productID": f"P-{rng.randrange(100000):05d}",
+            "rule_set": rng.choice(["software", "hardware", "other"]),
+            "financial_owner": {"id": 44, "name": "Widget Data Center, External IT"} if rng.random() < 0.5 else None,
+            "supplier": {"id": 70 + i % 3, "name": ["Dell Inc.", "CDW", "SHI"][i % 3]},
+            "useful_life": rng.choice([3, 4, 5, None]),
+            "depreciation_method": rng.choice(["straight_line", "double_declining_balance", "not_depreciated"]),
+            "source": "4me",
+        }
+
+    def project(self, i: int) -> dict[str, Any]:
+        ds = self.data["projects"]
+        rng = ds.rng(i)
+        service, person = rng.randrange(len(SERVICES)), rng.randrange(len(PEOPLE))
+        status = rng.choice(STATUSES)
+        target = ds.created(i).replace(hour=15, minute=0, second=0)
+        account = {"id": "widget", "name": "Widget International"}
+        return {
+            "id": i + 1,
+            "sourceID": None,
+            "subject": f"{PROJECT_SUBJECTS[i % len(PROJECT_SUBJECTS)]} ({i + 1})",
+            "category": rng.choice(["large", "medium", "small"]),
+            "status": status,
+            "completion_target_at": self.stamp(target),
+            "completed_at": self.stamp(ds.time(i)) if status == "completed" else None,
+            "service": {"id": 40 + service, "name": SERVICES[service],
+                        "provider": {"id": 44, "name": "Widget Data Center, External IT", "account": account},
+                        "localized_name": SERVICES[service]},
+            "manager": {"id": 600 + person, "name": PEOPLE[person], "account": account},
+            "customer": {"id": 44, "name": "Widget Data Center, External IT", "account": account},
+            "program": {"id": 3, "name": "Digital Workplace"} if rng.random() < 0.3 else None,
+            "justification": rng.choice(JUSTIFICATIONS),
+            "time_zone": "Central Time (US & Canada)",
+            "work_hours": {"id": 1, "name": "Mon-Fri 8:00-17:00"},
+            "cost_of_effort": f"{rng.randrange(0, 500000)}.0",
+            "effort": rng.randrange(0, 5000),
+            "created_at": self.stamp(ds.created(i)),
+            "updated_at": self.stamp(ds.time(i)),
+            "source": "4me",
+        }
+
+    def record(self, resource: str, i: int) -> dict[str, Any]:
+        return {"organizations": self.organization, "products": self.product, "projects": self.project}[resource](i)
+
+    def truth(self, resource: str) -> dict[int, dict[str, Any]]:
+        ds = self.data[resource]
+        return {i + 1: self.record(resource, i) for i in ds.all() if ds.exists(i)}
+
+    # Auth ----------------------------------------------------------------------------------------
+    def expire_tokens(self) -> None:
+        """Expire every client-credentials token issued so far (a scheduler action in tests)."""
+        self.issued = {t: 0.0 for t in self.issued}
+
+    def exempt(self, request: Request) -> bool:
+        return request.path.rstrip("/") == "/token"
+
+    def token_endpoint(self, request: Request) -> Response:
+        if request.method != "POST":
+            return json_response({"error": "invalid_request", "error_description": "use POST"}, 405)
+        form = request.form
+        if form.get("grant_type") != "client_credentials":
+            return json_response({"error": "unsupported_grant_type",
+                                  "error_description": "only client_credentials is supported"}, 400)
+        client_id, secret = form.get("client_id"), form.get("client_secret")
+        if not client_id or not secret:
+            return json_response({"error": "invalid_request",
+                                  "error_description": "client_id and client_secret are required"}, 400)
+        if self.clients.get(client_id) != secret:
+            return json_response({"error": "invalid_client", "error_description": "Client authentication failed"},
+                                 400)
+        token = secrets.token_urlsafe(24)
+        self.issued[token] = time.time() + self.token_lifetime
+        return json_response({"access_token": token, "token_type": "Bearer", "expires_in": self.token_lifetime})
+
+    def authenticate(self, request: Request) -> str | None:
+        header = request.headers.get("Authorization", "")
+        if not header.startswith("Bearer "):
+            return None
+        token = header[len("Bearer "):].strip()
+        if token not in self.tokens and self.issued.get(token, 0.0) <= time.time():
+            return None
+        account = request.headers.get("X-Xurrent-Account")
+        name = "X-Xurrent-Account"
+        if account is None:
+            account, name = request.headers.get("X-4me-Account"), "X-4me-Account"
+        if account not in self.accounts:
+            return None
+        self.seen_accounts.append(name)
+        return token
+
+    # HTTP ----------------------------------------------------------------------------------------
+    def rate_limited(self, request: Request, headers: dict[str, str], wait: float) -> Response:
+        return json_response({"message": "Too Many Requests"}, 429,
+                             {**headers, "Retry-After": str(max(1, int(wait + 0.999)))})
+
+    def error_body(self, status: int) -> Response:
+        return json_response({"message": f"Internal Server Error ({status})"}, status)
+
+    def handle(self, request: Request) -> Response:
+        path = request.path.rstrip("/")
+        if path == "/token":
+            return self.token_endpoint(request)
+        if not path.startswith("/v1/"):
+            return json_response({"message": "Not Found"}, 404)
+        token = self.authenticate(request)
+        if token is None:
+            return json_response({"message": "Unauthorized"}, 401)
+        parts = path.split("/")[2:]
+        if parts == ["rate_limit"]:
+            _, headers, _ = self.limits.hit(token, count=False)
+            return json_response({"limit": headers.get("X-RateLimit-Limit"),
+                                  "remaining": headers.get("X-RateLimit-Remaining"),
+                                  "reset": headers.get("X-RateLimit-Reset")}, headers=headers)
+        allowed, headers, wait = self.limits.hit(token)
+        if not allowed:
+            return self.rate_limited(request, headers, wait)
+        response = self.route(request, parts)
+        response.headers.update(headers)
+        return response
+
+    def route(self, request: Request, parts: list[str]) -> Response:
+        if request.method != "GET":
+            return json_response({"message": "Method Not Allowed"}, 405)
+        if parts == ["me"]:
+            return json_response({"id": 6, "name": "API User", "primary_email": "api@example.com"})
+        resource = parts[0]
+        if resource not in RESOURCES:
+            return json_response({"message": "Not Found"}, 404)
+        try:
+            if len(parts) == 1:
+                return self.collection(request, resource, None)
+            if len(parts) == 2 and parts[1] in RESOURCES[resource]["predefined"]:
+                return self.collection(request, resource, parts[1])
+            if len(parts) == 2 and parts[1].isdigit():
+                i = int(parts[1]) - 1
+                if self.data[resource].exists(i):
+                    return json_response(self.record(resource, i))
+            return json_response({"message": "Not Found"}, 404)
+        except BadRequest as exc:
+            return json_response({"message": str(exc)}, 400)
+
+    # Collections ---------------------------------------------------------------------------------
+    @staticmethod
+    def predefined(resource: str, name: str | None, rec: dict[str, Any]) -> bool:
+        if name == "disabled":
+            return bool(rec.get("disabled"))
+        if name == "enabled":
+            return not rec.get("disabled")
+        if name == "completed":
+            return rec.get("status") == "completed"
+        if name == "open":
+            return rec.get("status") != "completed"
+        return True  # filters whose attributes are not modelled serve the whole collection
+
+    def value(self, resource: str, field: str, rec: dict[str, Any]) -> Any:
+        """A field's comparable value: epoch seconds for date-times, the id for references."""
+        ftype = RESOURCES[resource]["types"].get(field)
+        raw = rec.get(field)
+        if raw is None:
+            return None
+        if ftype == "datetime":
+            return int(datetime.fromisoformat(raw).timestamp())
+        if ftype == "ref":
+            return raw.get("id")
+        return raw
+
+    def sort_value(self, resource: str, field: str, rec: dict[str, Any]) -> Any:
+        if RESOURCES[resource]["types"].get(field) == "ref":
+            return (rec.get(field) or {}).get("name")
+        return self.value(resource, field, rec)
+
+    def condition(self, resource: str, field: str, raw: str) -> Callable[[dict[str, Any]], bool]:
+        ftype = RESOURCES[resource]["types"][field]
+
+        def convert(text: str) -> Any:
+            if ftype == "datetime":
+                return int(parse_datetime(field, text).timestamp())
+            if ftype in ("int", "ref"):
+                try:
+                    return int(text)
+                except ValueError:
+                    raise BadRequest(f"Invalid integer value for {field}: {text}") from None
+            if ftype == "bool":
+                if text not in ("true", "false"):
+                    raise BadRequest(f"Invalid boolean value for {field}: {text}")
+                return text == "true"
+            return text
+
+        if raw == "":
+            return lambda rec: self.value(resource, field, rec) in (None, "")
+        if raw == "!":
+            return lambda rec: self.value(resource, field, rec) not in (None, "")
+        if raw[0] in "<>":
+            if ftype not in ("int", "datetime"):
+                raise BadRequest(f"Comparison not allowed on field: {field}")
+            m = re.fullmatch(r"(?:(>=|>)([^<>]+))?(?:(<=|<)([^<>]+))?", raw)
+            if not m or not (m.group(1) or m.group(3)):
+                raise BadRequest(f"Invalid condition for {field}: {raw}")
+            low = (m.group(1), convert(m.group(2))) if m.group(1) else None
+            high = (m.group(3), convert(m.group(4))) if m.group(3) else None
+
+            def compare(rec: dict[str, Any]) -> bool:
+                v = self.value(resource, field, rec)
+                if v is None:
+                    return False
+                if low and not (v >= low[1] if low[0] == ">=" else v > low[1]):
+                    return False
+                return not (high and not (v <= high[1] if high[0] == "<=" else v < high[1]))
+
+            return compare
+        negate = raw.startswith("!")
+        body = raw[1:] if negate else raw
+        wanted = {convert(x) for x in body.split(",")} if "," in body else {convert(body)}
+        if len(wanted) > 1 and ftype not in ("int", "ref", "enum"):
+            raise BadRequest(f"Lists are allowed on integer and enumeration fields only: {field}")
+        return lambda rec: (self.value(resource, field, rec) in wanted) != negate
+
+    def collection(self, request: Request, resource: str, predefined: str | None) -> Response:
+        spec = RESOURCES[resource]
+        args = request.args
+        try:
+            per_page = int(args.get("per_page", "20"))
+        except ValueError:
+            raise BadRequest("per_page must be an integer") from None
+        per_page = min(100, max(1, per_page))
+        sort = spec["default_sort"]
+        if args.get("sort"):
+            sort = [(f.lstrip("-"), f.startswith("-")) for f in args["sort"].split(",") if f]
+            bad = [f for f, _ in sort if f not in spec["sortable"]]
+            if bad:
+                raise BadRequest(f"Sorting not allowed on fields: {', '.join(bad)}")
+        bad = [k for k in args if k not in RESERVED and k not in spec["filterable"]]
+        if bad:
+            raise BadRequest(f"Filtering not allowed on fields: {', '.join(bad)}")
+        conditions = [self.condition(resource, k, args[k]) for k in args if k not in RESERVED]
+        ds = self.data[resource]
+        recs = [self.record(resource, i) for i in ds.all() if ds.exists(i)]
+        recs = [r for r in recs if self.predefined(resource, predefined, r) and all(c(r) for c in conditions)]
+        keyed = [([self.sort_value(resource, f, r) for f, _ in sort] + [r["id"]], r) for r in recs]
+        directions = [desc for _, desc in sort] + [sort[-1][1]]
+
+        def order(a: list[Any], b: list[Any]) -> int:
+            for x, y, desc in zip(a, b, directions, strict=True):
+                c = _cmp(x, y)
+                if c:
+                    return -c if desc else c
+            return 0
+
+        keyed.sort(key=functools.cmp_to_key(lambda a, b: order(a[0], b[0])))
+        total = min(len(keyed), self.max_records)
+        reachable = keyed[:total]
+        throttled = len(keyed) > self.max_records
+        page_mode = "page" in args
+        if page_mode:
+            try:
+                page = int(args["page"])
+            except ValueError:
+                raise BadRequest("page must be an integer") from None
+            if page < 1:
+                raise BadRequest("page must be 1 or more")
+            start = (page - 1) * per_page
+            end = min(start + per_page, total)
+        elif args.get("search_after"):
+            _, key = decode_cursor(args["search_after"])
+            start = next((n for n, (k, _) in enumerate(reachable) if order(k, key) > 0), total)
+            end = min(start + per_page, total)
+        elif args.get("search_before"):
+            _, key = decode_cursor(args["search_before"])
+            end = next((n for n, (k, _) in enumerate(reachable) if order(k, key) >= 0), total)
+            start = max(0, end - per_page)
+        else:
+            start, end = 0, min(per_page, total)
+        items = reachable[start:end] if start < total else []
+        fields = [f for f in args.get("fields", "").split(",") if f] or spec["collection"]
+        body = [{k: r.get(k) for k in ["id", *fields, "account"] if k in r or k in spec["collection"]}
+                for _, r in items]
+
+        pages = max(1, -(-total // per_page))
+        headers = {"X-Pagination-Per-Page": str(per_page), "X-Pagination-Current-Page": str(start // per_page + 1),
+                   "X-Pagination-Total-Pages": str(pages), "X-Pagination-Total-Entries": str(total)}
+        base_params = [(k, v) for k, v in args.items(multi=True) if k not in ("page", "search_after", "search_before")]
+        host = self.link_host or request.host
+        root = f"{request.scheme}://{host}{request.path}"
+
+        def link(extra: list[tuple[str, str]], rel: str) -> str:
+            query = urlencode(base_params + extra)
+            return f"<{root}{'?' + query if query else ''}>; rel=\"{rel}\""
+
+        links = []
+        if page_mode:
+            page = start // per_page + 1
+            links.append(link([("page", "1")], "first"))
+            if page > 1:
+                links.append(link([("page", str(page - 1))], "prev"))
+            if end < total:
+                links.append(link([("page", str(page + 1))], "next"))
+            links.append(link([("page", str(pages))], "last"))
+        else:
+            if start > 0:
+                links.append(link([], "first"))
+                if items:
+                    links.append(link([("search_before", encode_cursor(start, items[0][0]))], "prev"))
+            if items and end < total:
+                links.append(link([("search_after", encode_cursor(end - 1, items[-1][0]))], "next"))
+        if links:
+            headers["Link"] = ", ".join(links)
+        if throttled and end >= total:
+            headers["X-Pagination-Throttled"] = "true"
+        return json_response(body, headers=headers)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Xurrent (4me) REST API v1 simulator")
+    parser.add_argument("--port", type=int, default=8103)
+    parser.add_argument("--records", type=int, default=500, help="records per entity")
+    parser.add_argument("--token", default="test-token")
+    parser.add_argument("--account", default="widget")
+    args = parser.parse_args()
+    app = XurrentSim(args.records, args.records, args.records, tie=3, tokens={args.token}, accounts={args.account})
+    serve_forever(app, args.port, f"Xurrent simulator ({args.records} organizations, products and projects; "
+                                  f"account '{args.account}', base_url http://127.0.0.1:{args.port}/v1, "
+                                  f"token_url http://127.0.0.1:{args.port}/token, client test-client/test-secret)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,213 @@
+"""End to end: `fivetran debug` of connectors/xurrent against the Xurrent simulator, warehouse vs truth."""
+
+from __future__ import annotations
+
+import random
+import threading
+from datetime import datetime, timezone
+
+import pytest
+
+from simulators.harness import Faults, Server
+from simulators.xurrent import XurrentSim
+from tests.support import ConnectorDir, compare
+
+pytestmark = pytest.mark.e2e
+
+TABLES = ("organizations", "products", "projects")
+TOKEN = "pat-4f9c2e7d1b"
+
+
+def utc(value: str | None) -> str | None:
+    if value is None:
+        return None
+    return datetime.fromisoformat(value).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def ref(record: dict, key: str, part: str):
+    return (record.get(key) or {}).get(part)
+
+
+def expected(sim: XurrentSim, table: str) -> dict:
+    out = {}
+    for pk, r in sim.truth(table).items():
+        row = {"updated_at": utc(r["updated_at"]), "created_at": utc(r["created_at"]),
+               "account_id": ref(r, "account", "id")}
+        if table == "organizations":
+            row.update(name=r["name"], source_id=r["sourceID"], disabled=r["disabled"], region=r["region"],
+                       financial_id=r["financialID"], parent_id=ref(r, "parent", "id"),
+                       parent_name=ref(r, "parent", "name"), manager_name=ref(r, "manager", "name"),
+                       business_unit_organization_id=ref(r, "business_unit_organization", "id"))
+        elif table == "products":
+            row.update(name=r["name"], category=r["category"], disabled=r["disabled"], brand=r["brand"],
+                       model=r["model"], product_id=r["productID"], useful_life=r["useful_life"],
+                       service_id=ref(r, "service", "id"), service_provider_name=r["service"]["provider"]["name"],
+                       support_team_name=ref(r, "support_team", "name"), supplier_id=ref(r, "supplier", "id"),
+                       financial_owner_name=ref(r, "financial_owner", "name"))
+        else:
+            row.update(subject=r["subject"], status=r["status"], category=r["category"],
+                       completed_at=utc(r["completed_at"]), completion_target_at=utc(r["completion_target_at"]),
+                       cost_of_effort=float(r["cost_of_effort"]), effort=r["effort"],
+                       manager_name=ref(r, "manager", "name"), customer_id=ref(r, "customer", "id"),
+                       program_name=ref(r, "program", "name"), work_hours_id=ref(r, "work_hours", "id"),
+                       justification=r["justification"])
+        out[pk] = row
+    return out
+
+
+def check(conn: ConnectorDir, sim: XurrentSim, tables: tuple[str, ...] = TABLES) -> None:
+    for table in tables:
+        truth = expected(sim, table)
+        fields = sorted(next(iter(truth.values())))
+        result = compare(conn.rows(table), truth, "id", fields)
+        assert result.ok, f"{table}: {result}"
+
+
+def config(server: Server, **extra: str) -> dict[str, str]:
+    return {"oauth_token": TOKEN, "account_id": "widget", "base_url": f"{server.url}/v1",
+            "max_records_per_page": "10", **extra}
+
+
+def sim_with(**kwargs) -> XurrentSim:
+    kwargs.setdefault("tokens", {TOKEN})
+    return XurrentSim(**kwargs)
+
+
+def edit_some(sim: XurrentSim, rng: random.Random, count: int) -> None:
+    for table in TABLES:
+        sim.data[table].edit_random(count, rng)
+
+
+def test_first_sync_edits_between_and_during_with_ties(tmp_path):
+    # 12 records share each updated_at and pages hold 10: ties straddle every page boundary.
+    sim = sim_with(organizations=70, products=45, projects=55, tie=12)
+    with Server(sim) as server:
+        conn = ConnectorDir("xurrent", tmp_path)
+        run = conn.debug(config(server))
+        assert run.returncode == 0, run.output[-3000:]
+        check(conn, sim)
+        state = conn.state()
+        assert set(state["tables"]) == set(TABLES)
+        assert all("cursor" in state["tables"][t] and "run" not in state["tables"][t] for t in TABLES)
+        assert TOKEN not in run.output
+
+        # Edits and inserts between syncs: the incremental sync reads only from each table's cursor.
+        rng = random.Random(5)
+        edit_some(sim, rng, 6)
+        for table in TABLES:
+            sim.data[table].insert()
+        before = len(sim.log)
+        run = conn.debug(config(server))
+        assert run.returncode == 0, run.output[-3000:]
+        check(conn, sim)
+        assert len(sim.log) - before <= 6, "the incremental sync re-read whole tables"
+        assert all("updated_at=%3E%3D" in r.query and "sort=updated_at" in r.query for r in sim.log[before:])
+
+        # Edits and inserts while the sync runs, then one more sync picks them up.
+        count = sim.count
+        sim.scheduler.after(count + 1, lambda: edit_some(sim, rng, 3))
+        sim.scheduler.after(count + 3, lambda: [sim.data[t].insert() for t in TABLES])
+        sim.scheduler.after(count + 4, lambda: edit_some(sim, rng, 2))
+        assert conn.debug(config(server)).returncode == 0
+        assert conn.debug(config(server)).returncode == 0
+        check(conn, sim)
+        assert sim.statuses() == {200: len(sim.log)}
+
+
+def test_kill_at_random_points_then_resume(tmp_path):
+    """kill -9 the sync after a random number of requests, ten times, then let two syncs finish.
+
+    The first traversal needs 27 pages; later rounds edit 12 records per table (two pages each), so
+    kills land in initial and incremental traversals alike."""
+    sim = sim_with(organizations=100, products=80, projects=90, tie=7)
+    rng = random.Random(23)
+    with Server(sim) as server:
+        conn = ConnectorDir("xurrent", tmp_path)
+        kills = 0
+        for round_ in range(10):
+            event = threading.Event()
+            sim.scheduler.after(sim.count + rng.randint(1, 5), event.set)
+            if round_ >= 4:
+                edit_some(sim, rng, 12)
+            if round_ % 4 == 2:
+                sim.data["projects"].insert()
+            run = conn.debug(config(server), kill_on=event)
+            kills += run.killed
+            sim.scheduler.fire(10**9)  # drop a kill that did not trigger
+        assert kills >= 8, f"only {kills} of 10 runs were killed mid-sync"
+        assert conn.debug(config(server)).returncode == 0
+        assert conn.debug(config(server)).returncode == 0
+        check(conn, sim)
+
+
+def test_persistent_failure_of_one_table(tmp_path):
+    sim = sim_with(organizations=30, products=25, projects=35, faults=Faults(failing_paths={"/v1/products": 500}))
+    with Server(sim) as server:
+        conn = ConnectorDir("xurrent", tmp_path)
+        run = conn.debug(config(server, retry_attempts="1"))
+        assert run.returncode != 0
+        assert "products" in run.output and "failed" in run.output
+        state = conn.state()["tables"]
+        assert "cursor" in state["organizations"] and "cursor" in state["projects"]
+        assert "cursor" not in state["products"]
+        check(conn, sim, ("organizations", "projects"))
+        assert conn.rows("products") == []
+
+        sim.faults.failing_paths.clear()
+        sim.data["organizations"].edit(3)
+        before = sim.requests_to("/v1/organizations")
+        run = conn.debug(config(server, retry_attempts="1"))
+        assert run.returncode == 0, run.output[-3000:]
+        check(conn, sim)
+        assert sim.requests_to("/v1/organizations") - before == 1, "organizations lost its progress"
+
+
+def test_no_429_under_the_limits_and_hourly_budget_learnt_from_headers(tmp_path):
+    # First the server allows only 12 per hour: the connector learns it from X-RateLimit-* headers and
+    # stops at its checkpoint instead of hitting 429. Then, under the documented limits (20 per 2 s,
+    # 3,600 per hour), the next sync sends ~35 requests in bursts and completes without one 429.
+    sim = sim_with(organizations=150, products=100, projects=110, rate_limits=[(12, 3600.0), (20, 2.0)])
+    with Server(sim) as server:
+        conn = ConnectorDir("xurrent", tmp_path)
+        run = conn.debug(config(server))
+        assert run.returncode == 0, run.output[-3000:]
+        assert "budget" in run.output
+        assert len(sim.log) == 12
+        assert 429 not in sim.statuses(), sim.statuses()
+        sim.limits.reset()
+        sim.limits.limits = [(3600, 3600.0), (20, 2.0)]
+        run = conn.debug(config(server))
+        assert run.returncode == 0, run.output[-3000:]
+        check(conn, sim)
+        assert len(sim.log) > 30
+        assert 429 not in sim.statuses(), sim.statuses()
+
+
+def test_client_credentials_renewed_and_legacy_link_host_refused(tmp_path):
+    sim = sim_with(organizations=40, products=30, projects=30, token_lifetime=3600)
+    with Server(sim) as server:
+        conn = ConnectorDir("xurrent", tmp_path)
+        cfg = {"account_id": "widget", "base_url": f"{server.url}/v1", "max_records_per_page": "10",
+               "client_id": "test-client", "client_secret": "test-secret"}
+        sim.scheduler.after(4, sim.expire_tokens)  # the token dies mid-sync: one 401, re-acquired once
+        run = conn.debug(cfg)
+        assert run.returncode == 0, run.output[-3000:]
+        check(conn, sim)
+        assert sim.requests_to("/token") == 2
+        assert sim.statuses().get(401) == 1
+        assert "test-secret" not in run.output and not any(t in run.output for t in sim.issued)
+
+        # Links pointing at another host (as the documented examples do) fail loudly; nothing is sent there.
+        sim.link_host = "api.4me.com"
+        run = conn.debug({**cfg, "enable_incremental_sync": "false"})
+        assert run.returncode != 0
+        assert "Link header points outside base_url" in run.output
+        assert "test-secret" not in run.output
+
+
+def test_malformed_configuration_fails_clearly_without_secrets(tmp_path):
+    conn = ConnectorDir("xurrent", tmp_path)
+    run = conn.debug({"oauth_token": "secret tok-123456", "account_id": "widget"})
+    assert run.returncode != 0
+    assert "oauth_token" in run.output and "spaces" in run.output
+    assert "tok-123456" not in run.output
