@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.harness import bare_replay, peak_rss_mb, sync
-from simulators.harness import Server, Windows
+from simulators.harness import Server
 from tools.vendors import Kit, kits
 
 HERE = Path(__file__).resolve().parent
@@ -42,11 +42,11 @@ def budget(kit: Kit, seconds: float) -> dict[str, Any] | None:
     spec = kit.extra.get("budget")
     if spec is None:
         return None
-    limits, overrides = spec
+    overrides = spec["overrides"]
     size = 10**6  # more than the window lets through: the run is cut by the time limit below
     sim = kit.make(size)
-    sim.windows = Windows(limits)
-    limit, period = min(limits, key=lambda lp: lp[0] / lp[1])
+    spec["apply"](sim)
+    limit, period = spec["limit"]
     stop_at = time.monotonic() + seconds
     sim.scheduler.after(10**9, lambda: None)
     with Server(sim) as server:

@@ -27,37 +27,26 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from simulators.harness import Server  # noqa: E402
+from tools.vendors import Kit  # noqa: E402
 
 
 @dataclass
 class Demo:
     port: int
     make: Callable[[], Any]  # -> simulator app
-    config: Callable[[str], dict[str, str]]  # base URL -> configuration
+    config: Callable[[Any, str], dict[str, str]]  # (simulator, base URL) -> configuration
     tables: list[str]
 
 
-def _awardco() -> Demo:
-    from simulators.awardco import AwardcoSim
-
-    return Demo(8104, lambda: AwardcoSim(users=2500, polls_before_done=1),
-                lambda url: {"api_key": "test-key", "base_url": url}, ["user"])
-
-
-DEMOS: dict[str, Callable[[], Demo]] = {"awardco": _awardco}
-OPTIONAL = ["accelo", "aroflo", "xurrent", "act"]  # joined below when their modules define demo()
-
-
 def _discover() -> dict[str, Callable[[], Demo]]:
-    demos = dict(DEMOS)
-    for name in OPTIONAL:
-        try:
-            module = __import__(f"simulators.{name}", fromlist=["demo"])
-        except ImportError:
-            continue
-        if hasattr(module, "demo"):
-            demos[name] = lambda m=module: Demo(**m.demo())
-    return demos
+    from tools.vendors import kits
+
+    def demo(kit: Kit) -> Demo:
+        size = kit.extra.get("demo_size", 1000)
+        return Demo(kit.extra["port"], lambda: kit.make(size),
+                    lambda sim, url: {**kit.config(sim, url), **kit.extra.get("demo_config", {})}, list(kit.keys))
+
+    return {name: (lambda k=kit: demo(k)) for name, kit in kits().items()}
 
 
 def env() -> dict[str, str]:
@@ -70,7 +59,7 @@ def run_one(name: str, demo: Demo) -> dict[str, Any]:
     shutil.rmtree(folder / "files", ignore_errors=True)  # a fresh warehouse and state each demo
     app = demo.make()
     with Server(app, demo.port) as server:
-        (folder / "configuration.json").write_text(json.dumps(demo.config(server.url), indent=2))
+        (folder / "configuration.json").write_text(json.dumps(demo.config(app, server.url), indent=2))
         print(f"\n=== {name}: simulator on {server.url}, running fivetran debug connectors/{name}", flush=True)
         started = time.monotonic()
         proc = subprocess.Popen(["fivetran", "debug", "--configuration", "configuration.json"], cwd=folder,

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from simulators.harness import Faults, Server, Windows
+from simulators.harness import Faults, Server
 from tools.e2e import ROOT, ConnectorDir, compare
 from tools.vendors import Kit, kits
 
@@ -67,6 +67,9 @@ def _measure(kit: Kit, sim: Any, conn: ConnectorDir, cell: Cell) -> Cell:
         cell.stale += len(result.stale)
         cell.duplicates += len(result.duplicates) + len(result.unexpected)
     cell.r429 = sim.statuses().get(429, 0)
+    if cell.scenario == "rate limits enforced" and kit.extra["budget"].get("headers") and cell.r429:
+        cell.ok = False
+        cell.note = (cell.note + " 429s received although the API sends rate-limit headers").strip()
     cell.requests = sim.count
     cell.ok = cell.ok and not (cell.missing or cell.stale or cell.duplicates)
     return cell
@@ -100,9 +103,9 @@ def scenario(kit: Kit, name: str, size: int, kills: int, workdir: Path, seed: in
         if name == "10% transient faults":
             config.update(kit.extra.get("fault_config", {}))
         if name == "rate limits enforced":
-            limits, overrides = kit.extra["budget"]
-            sim.windows = Windows(limits)
-            config.update(overrides)
+            budget = kit.extra["budget"]
+            budget["apply"](sim)
+            config.update(budget["overrides"])
             config.update(small_page)
         if name == "token expiry mid-sync":
             expire: Callable | None = kit.extra.get("expire_tokens")
@@ -110,6 +113,7 @@ def scenario(kit: Kit, name: str, size: int, kills: int, workdir: Path, seed: in
                 cell.note = "n/a: static API key, no token to expire"
                 cell.ok = _run(conn, config, cell)
                 return _measure(kit, sim, conn, cell)
+            config.update(kit.extra.get("token_config", {}))
             sim.scheduler.after(sim.count + 4, lambda: expire(sim))
         if name == "table failing then recovering":
             table, path = next(iter(kit.extra["paths"].items()))

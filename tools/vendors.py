@@ -4,6 +4,7 @@ the truth in the warehouse's terms (Fivetran snake-cases column names)."""
 
 from __future__ import annotations
 
+import base64
 import importlib.util
 import random
 import sys
@@ -14,8 +15,11 @@ from types import ModuleType
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT / "src") not in sys.path:
-    sys.path.insert(0, str(ROOT / "src"))
+for _path in (ROOT / "src", ROOT):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+from simulators.harness import Windows  # noqa: E402
 
 
 @dataclass
@@ -76,7 +80,11 @@ def _awardco() -> Kit:
         extra={
             "http": lambda cfg: connector("awardco").client(connector("awardco").settings(cfg)),
             # A small enforced budget (20 requests per 2 s) and the connector paced to exactly that.
-            "budget": ([(20, 2.0)], {"requests_per_minute": "600"}),
+            "budget": {"apply": lambda sim: setattr(sim, "windows", Windows([(20, 2.0)])),
+                       "overrides": {"requests_per_minute": "600"}, "limit": (20, 2.0), "headers": False},
+            "port": 8104,
+            "demo_size": 2500,
+            "demo_config": {"users_source": "report"},
             "page_size": ("page_size", 20),
             "paths": {"user": "/api/users"},
             "fault_config": {"retry_attempts": "10"},
@@ -94,7 +102,114 @@ def _awardco() -> Kit:
     )
 
 
-FACTORIES: dict[str, Callable[[], Kit]] = {"awardco": _awardco}
+def _xurrent() -> Kit:
+    from simulators.xurrent import XurrentSim
+    from tests.test_xurrent_e2e import TABLES, TOKEN, expected
+
+    def make(size: int, tie: int = 1, faults=None, limits: bool = False, latency: float = 0.0) -> XurrentSim:
+        # The documented limits (3,600 an hour, 20 per 2 s) are always enforced, as the real API does.
+        return XurrentSim(size, size, size, tie=tie, tokens={TOKEN}, faults=faults, latency=latency)
+
+    def edit(sim: XurrentSim, rng: random.Random, n: int) -> None:
+        for table in TABLES:
+            sim.data[table].edit_random(max(1, n // len(TABLES)), rng)
+
+    def insert(sim: XurrentSim, rng: random.Random, n: int) -> None:
+        for table in TABLES:
+            for _ in range(max(1, n // len(TABLES))):
+                sim.data[table].insert()
+
+    def truth(sim: XurrentSim) -> dict:
+        return {t: expected(sim, t) for t in TABLES}
+
+    x = connector("xurrent")
+    fields = {t: sorted(next(iter(expected(make(2), t).values()))) for t in TABLES}
+    return Kit(
+        name="xurrent", keys={t: "id" for t in TABLES}, fields=fields, make=make,
+        config=lambda sim, url: {"oauth_token": TOKEN, "account_id": "widget", "base_url": f"{url}/v1"},
+        truth=truth, edit=edit, insert=insert, largest="projects",
+        extra={
+            "http": lambda cfg: x.client(x.settings(cfg)),
+            "budget": {"apply": lambda sim: None, "overrides": {}, "limit": (20, 2.0), "headers": True},
+            "page_size": ("max_records_per_page", 10),
+            "paths": {"products": "/v1/products", "organizations": "/v1/organizations"},
+            "fault_config": {"retry_attempts": "10"},
+            "fail_config": {"retry_attempts": "1"},
+            "expire_tokens": lambda sim: sim.expire_tokens(),
+            "token_config": {"oauth_token": "", "client_id": "test-client", "client_secret": "test-secret"},
+            "record_key": "id",
+            "sink_table": {},
+            "sink_keys": {t: ("id",) for t in TABLES},
+            "hostile_config": {"retry_attempts": "2"},
+            "debug_config": {},
+            "secrets": lambda config, sim: [config["oauth_token"]],
+            "wrong_credentials": {"oauth_token": "wrong-xurrent-token-42"},
+            "deny_permission": lambda sim: sim.accounts.clear(),
+            "port": 8103,
+        },
+    )
+
+
+def _act() -> Kit:
+    from simulators.act import ActSim
+    from tests.test_act_e2e import FIELDS, PASSWORD
+    from tests.test_act_e2e import truth as table_truth
+
+    tables = list(FIELDS)
+    datasets = ["contacts", "companies", "opportunities", "activities", "products"]
+
+    def make(size: int, tie: int = 1, faults=None, limits: bool = False, latency: float = 0.0) -> ActSim:
+        return ActSim(size, max(1, size // 2), max(1, size // 2), max(1, size // 2), max(1, size // 4), tie=tie,
+                      faults=faults, latency=latency)
+
+    def edit(sim: ActSim, rng: random.Random, n: int) -> None:
+        for name in datasets:
+            sim.data[name].edit_random(max(1, n // len(datasets)), rng)
+
+    def insert(sim: ActSim, rng: random.Random, n: int) -> None:
+        for name in datasets:
+            for _ in range(max(1, n // len(datasets))):
+                sim.data[name].insert()
+
+    a = connector("act")
+
+    def config(sim: ActSim, url: str) -> dict[str, str]:
+        port = url.rsplit(":", 1)[1]
+        return {"protocol": "http", "hostname": "127.0.0.1", "port": port, "api_path": "/act.web.api",
+                "username": "John Hollo", "password": PASSWORD, "database_name": "ACT2018Demo", "batch_size": "200",
+                "rate_limit_pause": "0"}
+
+    def secrets(config: dict[str, str], sim: ActSim) -> list[str]:
+        basic = base64.b64encode(f"{config['username']}:{config['password']}".encode()).decode()
+        return [config["password"], basic] + list(sim.issued)
+
+    return Kit(
+        name="act", keys={t: "id" for t in tables}, fields={t: list(FIELDS[t]) for t in tables}, make=make,
+        config=config, truth=lambda sim: {t: table_truth(sim, t) for t in tables}, edit=edit, insert=insert,
+        largest="contacts",
+        extra={
+            "http": lambda cfg: a.client(a.settings(cfg))[0],
+            "budget": {"apply": lambda sim: setattr(sim, "windows", Windows([(20, 2.0)])), "overrides": {},
+                       "limit": (20, 2.0), "headers": True},
+            "page_size": ("batch_size", 5),
+            "paths": {"contacts": "/act.web.api/api/contacts"},
+            "fault_config": {},
+            "fail_config": {},
+            "expire_tokens": lambda sim: sim.revoke_tokens(),
+            "record_key": "id",
+            "sink_table": {},
+            "sink_keys": {t: ("id",) for t in tables},
+            "hostile_config": {},
+            "debug_config": {"enable_debug_logging": "true"},
+            "secrets": secrets,
+            "wrong_credentials": {"password": "wrong-act-pass-42"},
+            "deny_permission": lambda sim: sim.users.update({"John Hollo": (PASSWORD, False)}),
+            "port": 8105,
+        },
+    )
+
+
+FACTORIES: dict[str, Callable[[], Kit]] = {"awardco": _awardco, "xurrent": _xurrent, "act": _act}
 
 
 def kits(names: list[str] | None = None) -> dict[str, Kit]:

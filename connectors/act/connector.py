@@ -43,6 +43,7 @@ from synckit import (
     parse,
     records,
     redact,
+    setup,
     sync_tables,
 )
 from synckit.config import is_loopback
@@ -444,14 +445,31 @@ def schema(configuration: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [{"table": e.name, "primary_key": ["id"], "columns": dict(e.columns)} for e in ENDPOINTS]
 
 
-def update(configuration: Mapping[str, Any], state: dict[str, Any]) -> None:
+def probe(endpoint: Endpoint) -> Callable[[Mapping[str, Any]], None]:
+    """A one-record read of an endpoint: proves the credentials, the database and the read permission."""
+    def read(cfg: Mapping[str, Any]) -> None:
+        http, _ = client(cfg)
+        http.get(endpoint.path, params={"$top": 1})
+    return read
+
+
+def connect(cfg: Mapping[str, Any]) -> None:
+    client(cfg)[1].token()
+
+
+def configuration_form() -> Any:
+    return setup.form(SPEC, setup.checks(settings, {e.name: probe(e) for e in ENDPOINTS}, connect=connect))
+
+
+def update(configuration: Mapping[str, Any], state: dict[str, Any], sink: Any = None) -> None:
+    """The SDK calls this with (configuration, state); tests and benchmarks pass an in-memory sink."""
     cfg = settings(configuration)
     host = cfg["hostname"]
     if cfg["protocol"] == "http" and not is_loopback(host):
         log.warning(f"protocol is http: the password and tokens travel unencrypted to {host}; use https where "
                     "the server offers it")
     log.info(f"Act! Web API at {cfg['base_url']}, database {cfg['database_name']!r}")
-    run(cfg, state, FivetranSink())
+    run(cfg, state, sink or FivetranSink())
 
 
 def run(cfg: Mapping[str, Any], state: dict[str, Any], sink: Any) -> SyncResult:
@@ -479,7 +497,7 @@ def remove_vanished_types(state: dict[str, Any], seen: set[Any], sink: Any) -> N
     sink.checkpoint(state)
 
 
-connector = Connector(update=update, schema=schema)
+connector = Connector(update=update, schema=schema, configuration_form=configuration_form)
 
 if __name__ == "__main__":
     connector.debug()

@@ -34,9 +34,11 @@ from synckit import (
     log,
     parse,
     records,
+    setup,
     sync_tables,
 )
 from synckit.config import is_loopback
+from synckit.sink import Sink
 
 DEFAULT_BASE_URL = "https://api.xurrent.com/v1"
 # Documented limits: 3,600 requests per rolling hour per token, and 20 per 2 seconds. The burst period
@@ -345,20 +347,33 @@ def plan(cfg: dict[str, Any], state: dict[str, Any], now: datetime) -> tuple[boo
     return True, start
 
 
-def update(configuration: dict[str, Any], state: dict[str, Any]) -> None:
+def probe(name: str) -> Callable[[dict[str, Any]], None]:
+    """A one-record read of a collection: proves the token, the account and the read permission."""
+    def read(cfg: dict[str, Any]) -> None:
+        client({**cfg, "retry_attempts": min(cfg["retry_attempts"], 2)}).get_json(f"/{name}", params={"per_page": 1})
+    return read
+
+
+def configuration_form() -> Any:
+    return setup.form(SPEC, setup.checks(settings, {name: probe(name) for name in TABLES}))
+
+
+def update(configuration: dict[str, Any], state: dict[str, Any], sink: Sink | None = None) -> None:
+    """The SDK calls this with (configuration, state); tests and benchmarks pass an in-memory sink."""
     cfg = settings(configuration)
+    sink = sink or FivetranSink()
     now = datetime.now(timezone.utc)
     go, start = plan(cfg, state, now)
     if not go:
         return
     http = client(cfg)
-    sync_tables(tables(http, cfg), state, FivetranSink(), start=start, stats=http.stats)
+    sync_tables(tables(http, cfg), state, sink, start=start, stats=http.stats)
     if not any("run" in e for e in state.get("tables", {}).values()):
         state["last_completed_start"] = records.to_utc_iso(now)
-        FivetranSink().checkpoint(state)
+        sink.checkpoint(state)
 
 
-connector = Connector(update=update, schema=schema)
+connector = Connector(update=update, schema=schema, configuration_form=configuration_form)
 
 if __name__ == "__main__":
     connector.debug()

@@ -1,0 +1,92 @@
+"""Accelo: rows per second with 1..N page workers against the simulator with per-request latency.
+
+Runs the connector's sync in-process with a memory sink (never through `fivetran debug`), so it measures
+our code plus the simulated network wait. Report ratios (5 workers vs 1), not absolute figures.
+
+    python bench/accelo_workers.py            # 1, 2, 4, 5, 8 workers at 50 ms per request
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import multiprocessing
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+for extra in (ROOT / "src", ROOT):
+    if str(extra) not in sys.path:
+        sys.path.insert(0, str(extra))
+
+from simulators.accelo import RESOURCES, AcceloSim  # noqa: E402
+from simulators.harness import Server  # noqa: E402
+from synckit.sink import MemorySink  # noqa: E402
+
+
+def load_connector() -> Any:
+    name = "accelo_connector"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, ROOT / "connectors" / "accelo" / "connector.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+def _serve(records: int, latency: float, ports: Any, stop: Any, counts: Any) -> None:
+    """The simulator in its own process, as a real API is: its CPU does not compete with the connector's."""
+    sizes = {name: 0 for name in RESOURCES}
+    sizes["companies"] = records
+    sim = AcceloSim(sizes, latency=latency)
+    sim.truth("companies")  # generate the records before the clock starts
+    with Server(sim) as server:
+        ports.put(server.port)
+        stop.wait(600)
+        counts.put({"requests": sim.requests_to("/api/"), "token_requests": sim.requests_to("/oauth2/"),
+                    "rate_limited": sim.statuses().get(429, 0)})
+
+
+def measure(workers: int, records: int, latency: float, page_size: int = 100) -> dict[str, Any]:
+    """One first sync of ``records`` companies (the other tables empty) with ``workers`` page workers."""
+    connector = load_connector()
+    ctx = multiprocessing.get_context("spawn")
+    ports, counts, stop = ctx.Queue(), ctx.Queue(), ctx.Event()
+    server = ctx.Process(target=_serve, args=(records, latency, ports, stop, counts), daemon=True)
+    server.start()
+    try:
+        port = ports.get(timeout=60)
+        client_id, secret = next(iter(AcceloSim({}).clients.items()))
+        configuration = {"deployment": "planet-express", "client_id": client_id, "client_secret": secret,
+                         "base_url": f"http://127.0.0.1:{port}", "max_workers": str(workers),
+                         "page_size": str(page_size), "rate_limit_reserve": "0"}
+        sink = MemorySink(primary_keys={n: ("id",) for n in RESOURCES}, keep_ops=False)
+        began = time.perf_counter()
+        connector.run(configuration, {}, sink)
+        seconds = time.perf_counter() - began
+        stop.set()
+        served = counts.get(timeout=60)
+    finally:
+        stop.set()
+        server.join(timeout=30)
+        if server.is_alive():
+            server.kill()
+    rows = sum(len(t) for t in sink.tables.values())
+    return {"workers": workers, "records": records, "latency": latency, "rows": rows, "seconds": seconds,
+            "rows_per_second": rows / seconds if seconds else float("inf"), **served}
+
+
+def main() -> None:
+    latency, records = 0.05, 20000
+    results = {w: measure(w, records, latency) for w in (1, 2, 4, 5, 8)}
+    print(f"Accelo connector, {records} companies, {latency * 1000:.0f} ms simulated latency per request")
+    for w, r in results.items():
+        print(f"  workers={w}: {r['rows_per_second']:9.0f} rows/s  ({r['requests']} API requests, "
+              f"{r['token_requests']} token request)")
+    ratio = results[5]["rows_per_second"] / results[1]["rows_per_second"]
+    print(f"  ratio 5 workers vs 1: {ratio:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
