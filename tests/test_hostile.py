@@ -17,7 +17,8 @@ from tools.vendors import connector, kits
 KITS = kits()
 CASES = [(name, table, variant) for name, kit in KITS.items() for table in list(kit.extra["paths"])[:1]
          for variant in VARIANTS]
-CLEAR = ("unreadable body", "expected", "primary key", "envelope", "missing", "not ", "invalid", "unexpected")
+CLEAR = ("unreadable body", "expected", "primary key", "envelope", "missing", "not ", "invalid", "unexpected",
+         "has no")
 
 
 def keys(sink: MemorySink, kit, table: str) -> set:

@@ -1,0 +1,740 @@
+"""AroFlo zone API -> tables users, suppliers and payments, through the Fivetran Connector SDK.
+
+AroFlo has one endpoint (``GET /?zone=...``) signed per request with HMAC-SHA512, answers errors as a body
+``status`` inside HTTP 200, and allows 3 requests a second, 120 a minute and 2,000 a day (``lastupdate``
+requests do not count against the day). Records carry no reliable "updated" field, so:
+
+- The first sync of a table scans the zone with an explicit wide ``where`` (never the silent 30-day default),
+  ordered by creation time then id, page by page (page numbers from 1).
+- Later syncs read the ``lastupdate`` change feed for the zone from the last committed position (keyset on
+  ``lastupdateutc``, re-reading its one-second boundary), and fetch the changed records by id in ``IN``
+  batches. This also sees supplier and payment edits, whose own date fields never move.
+- The per-table position lives in state (``tables.<name>.feed``); the resume token of an unfinished
+  traversal is checkpointed after every page. Before the daily budget runs out (keeping a reserve) the sync
+  checkpoints and stops cleanly; the next sync resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import quote, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from fivetran_connector_sdk import Connector
+
+from synckit import (
+    ApiError,
+    Backoff,
+    BudgetExhausted,
+    ConfigError,
+    Field,
+    FivetranSink,
+    Http,
+    Page,
+    PagingError,
+    RateLimiter,
+    ResponseError,
+    SyncError,
+    Table,
+    Window,
+    log,
+    parse,
+    records,
+    redact,
+    sync_tables,
+)
+from synckit.auth import AuthBase  # requests' AuthBase; importing requests here would send pipreqs to PyPI
+from synckit.policy import Action
+from synckit.policy import classify as http_classify
+from synckit.sync import server_time
+
+DEFAULT_BASE_URL = "https://api.aroflo.com/"
+ACCEPT = "text/json"
+MELBOURNE = ZoneInfo("Australia/Melbourne")
+MAX_PAGE_SIZE = 500
+MAX_IDS_PER_REQUEST = 100  # keeps an IN list (about 25 characters an id, encoded) well inside URL limits
+FEED_MARGIN = timedelta(minutes=5)  # the change feed starts this long before the first scan page was read
+WIDE_START = datetime(1990, 1, 1)  # the first sync's explicit wide filter: everything created since 1990
+
+
+def _check_timezone(value: str) -> str | None:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        return "must be an IANA time zone name such as Australia/Melbourne or Australia/Perth"
+    return None
+
+
+def _check_ip(value: str) -> str | None:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return "must be an IP address such as 203.0.113.10 (the public address AroFlo sees, if you signed it)"
+    return None
+
+
+SPEC = {
+    "secret_key": Field(required=True, secret=True, description="AroFlo API secret key (shown once)"),
+    "uencoded": Field(required=True, secret=True, description="uEncoded from AroFlo's API settings page"),
+    "pencoded": Field(required=True, secret=True, description="pEncoded from AroFlo's API settings page"),
+    "org_encoded": Field(required=True, secret=True, description="orgEncoded from AroFlo's API settings page"),
+    "base_url": Field(kind="url", default=DEFAULT_BASE_URL.rstrip("/")),
+    "host_ip": Field(check=_check_ip, description="optional HostIP header, included in the signature"),
+    "initial_sync_days": Field(kind=int, default=0, minimum=0, maximum=36500,
+                               description="0: all history on the first sync; N: records created in the last N days"),
+    "max_records_per_page": Field(kind=int, default=500, minimum=1, maximum=MAX_PAGE_SIZE),
+    "request_timeout_seconds": Field(kind=int, default=65, minimum=5, maximum=600),
+    "retry_attempts": Field(kind=int, default=5, minimum=0, maximum=20),
+    "enable_users_sync": Field(kind=bool, default=True),
+    "enable_suppliers_sync": Field(kind=bool, default=True),
+    "enable_payments_sync": Field(kind=bool, default=True),
+    "enable_incremental_sync": Field(kind=bool, default=True),
+    "enable_debug_logging": Field(kind=bool, default=False),
+    "timezone": Field(default="Australia/Melbourne", check=_check_timezone,
+                      description="zone of date strings that carry none (supplier dates)"),
+    "daily_request_reserve": Field(kind=int, default=100, minimum=0, maximum=100000,
+                                   description="stop the sync when this many daily requests are left"),
+    "requests_per_second": Field(kind=int, default=3, minimum=1, maximum=1000),
+    "requests_per_minute": Field(kind=int, default=120, minimum=1, maximum=60000),
+}
+
+# Keys of the published example that do not exist here, with what to do instead.
+RETIRED_KEYS = {
+    "api_key": "AroFlo's zone API has no API key; give secret_key, uencoded, pencoded and org_encoded from "
+               "Site Administration > Settings > General > AroFlo API",
+    "sync_frequency_hours": "the sync frequency is set in the Fivetran connection settings, not here",
+}
+
+
+def settings(configuration: dict[str, Any]) -> dict[str, Any]:
+    raw = dict(configuration or {})
+    for key in ("secret_key", "uencoded", "pencoded", "org_encoded"):
+        if isinstance(raw.get(key), str):
+            redact.register(raw[key].strip())
+    for key, advice in RETIRED_KEYS.items():
+        if key in raw:
+            raise ConfigError(key, f"is not used: {advice}")
+    cfg = parse(raw, SPEC)
+    if not any(cfg[f"enable_{t}_sync"] for t in ("users", "suppliers", "payments")):
+        raise ConfigError("enable_users_sync", "enable_users_sync, enable_suppliers_sync and enable_payments_sync "
+                                               "are all false; enable at least one table")
+    log.set_debug(cfg["enable_debug_logging"])
+    return cfg
+
+
+# Request building and signing --------------------------------------------------------------------------------
+
+
+def enc(value: Any) -> str:
+    """JavaScript's encodeURIComponent, which AroFlo's own clients use: '*' and "()!'~" stay as they are."""
+    return quote(str(value), safe="-_.!~*'()")
+
+
+def query_string(zone: str, wheres: list[str] = (), orders: list[str] = (), page: int | None = None,
+                 page_size: int | None = None) -> str:
+    """The exact query string to send and sign: ``zone=users&where=and%7Carchived%7C%3D%7Cfalse&page=1``."""
+    parts = [("zone", zone)] + [("where", w) for w in wheres] + [("order", o) for o in orders]
+    if page is not None:
+        parts.append(("page", page))
+    if page_size is not None:
+        parts.append(("pageSize", page_size))
+    return "&".join(f"{k}={enc(v)}" for k, v in parts)
+
+
+def clause(field: str, op: str, value: str, conj: str = "and") -> str:
+    for part in (field, value):
+        if "|" in part:
+            raise ValueError(f"a where value cannot contain '|': {part!r}")
+    return f"{conj}|{field}|{op}|{value}"
+
+
+def sign(secret_key: str, method: str, host_ip: str | None, accept: str, authorization: str, stamp: str,
+         var_string: str) -> str:
+    """hex(HMAC-SHA512(secret_key, METHOD+[HostIP+]+Accept+Authorization+afdatetimeutc+VarString))."""
+    payload = "+".join([method] + ([host_ip] if host_ip else []) + ["", accept, authorization, stamp, var_string])
+    return hmac.new(secret_key.encode(), payload.encode(), hashlib.sha512).hexdigest()
+
+
+def utc_stamp(now: datetime) -> str:
+    now = now.astimezone(timezone.utc)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+
+
+class AroFloAuth(AuthBase):
+    """Signs each prepared request (every retry is prepared again, so each gets a fresh timestamp)."""
+
+    def __init__(self, secret_key: str, uencoded: str, pencoded: str, org_encoded: str, host_ip: str | None = None,
+                 *, accept: str = ACCEPT, clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
+        self._secret = secret_key
+        self.authorization = f"uencoded={enc(uencoded)}&pencoded={enc(pencoded)}&orgEncoded={enc(org_encoded)}"
+        self.host_ip, self.accept, self.clock = host_ip, accept, clock
+        redact.register(secret_key, uencoded, pencoded, org_encoded, enc(uencoded), enc(pencoded), enc(org_encoded),
+                        self.authorization)
+
+    def __call__(self, request: Any) -> Any:
+        if request.method == "GET":
+            var_string = urlsplit(request.url).query
+        else:
+            body = request.body or ""
+            var_string = body.decode() if isinstance(body, bytes) else body
+        stamp = utc_stamp(self.clock())
+        request.headers["Accept"] = self.accept
+        request.headers["Authorization"] = self.authorization
+        request.headers["afdatetimeutc"] = stamp
+        if self.host_ip:
+            request.headers["HostIP"] = self.host_ip
+        digest = sign(self._secret, request.method or "GET", self.host_ip, self.accept, self.authorization, stamp,
+                      var_string)
+        request.headers["Authentication"] = f"HMAC {digest}"
+        return request
+
+    def invalidate(self) -> bool:
+        return False  # nothing to renew: every request is signed afresh
+
+    def __repr__(self) -> str:
+        return "AroFloAuth(***)"
+
+
+# Errors ------------------------------------------------------------------------------------------------------
+
+
+class AroFloError(ApiError):
+    """A non-zero body status that retrying cannot fix."""
+
+    def __init__(self, status: str, message: str, zone: str, hint: str):
+        self.body_status, self.body_message, self.zone = status, message, zone
+        SyncError.__init__(self, f"AroFlo answered status {status} ({message}) on zone={zone}. {hint}")
+        self.status, self.url = 200, zone
+
+
+class AroFloAuthError(AroFloError):
+    """AroFlo refused the credentials or the signature."""
+
+
+AUTH_HINTS = {
+    "signatures do not match": "The HMAC signature was rejected: check secret_key (AroFlo shows it once; "
+                               "generating a new one replaces the old).",
+    "payload has expired": "The afdatetimeutc timestamp was outside AroFlo's freshness window: this machine's "
+                           "clock is wrong; synchronise it (NTP) and retry.",
+    "required headers are missing": "The Authentication, Authorization or afdatetimeutc header did not reach "
+                                    "AroFlo; a proxy between here and AroFlo may strip them.",
+    "api setup is invalid": "Check uencoded and org_encoded (uencoded changes when the AroFlo username "
+                            "changes) and that the API is enabled for this user.",
+}
+
+
+def status_error(status: str, message: str, zone: str) -> SyncError:
+    text = message.lower()
+    if status == "-99999":
+        hint = next((h for k, h in AUTH_HINTS.items() if k in text), "Check all four credentials.")
+        return AroFloAuthError(status, message, zone, hint)
+    if status == "2":
+        return AroFloAuthError(status, message, zone, "Check pencoded (and uencoded).")
+    if status in ("3", "4", "20", "30"):
+        return AroFloAuthError(status, message, zone, f"The API user may not read the {zone} zone, or API access "
+                                                      "is disabled for the organisation.")
+    if status == "7":
+        return BudgetExhausted(f"AroFlo's daily request limit is spent (status 7: {message}); it resets at 00:00 "
+                               "Australia/Melbourne", resume_at=next_melbourne_midnight(time.time()))
+    if status == "8":
+        return AroFloError(status, message, zone, "A page exceeded AroFlo's 3.5 MB response cap: lower "
+                                                  "max_records_per_page.")
+    return AroFloError(status, message, zone, "The request was refused; this is not retried.")
+
+
+def classify(response: Any) -> Action:
+    """HTTP first (429, 5xx: retry); then the body: status 6 (per-minute limit), 429 and 888888 (query timeout)
+    are retried with backoff; every other body status is judged by ``envelope``."""
+    if response.status_code != 200:
+        return http_classify(response.status_code)
+    try:
+        status = str(response.json().get("status"))
+    except (ValueError, AttributeError):
+        return Action.OK  # an unreadable body is retried by Http.fetch via envelope's ValueError
+    return Action.RETRY if status in ("6", "429", "888888") else Action.OK
+
+
+def envelope(response: Any, zone: str) -> tuple[list[dict], bool]:
+    """The records of one page and whether the page was full (``currentpageresults >= maxpageresults``)."""
+    body = response.json()  # ValueError (a cut body) -> retried by Http.fetch
+    if not isinstance(body, dict) or "status" not in body:
+        raise ResponseError(f"zone={zone}: expected a JSON envelope with a status, got {str(body)[:120]!r}")
+    status, message = str(body.get("status")).strip(), str(body.get("statusmessage") or "")
+    if status != "0":
+        raise status_error(status, message, zone)
+    if "default filter applied" in message.lower():
+        raise ResponseError(f"zone={zone}: AroFlo applied its 30-day default filter; the connector always sends a "
+                            "where clause, so this answer cannot be trusted")
+    zr = body.get("zoneresponse")
+    list_key = "lastupdates" if zone == "lastupdate" else zone
+    if not isinstance(zr, dict):
+        raise ResponseError(f"zone={zone}: the envelope has no zoneresponse object")
+    rows = zr.get(list_key, [])
+    if not isinstance(rows, list):
+        raise ResponseError(f"zone={zone}: zoneresponse.{list_key} is not a list")
+    try:
+        current = int(zr.get("currentpageresults", len(rows)))
+        maximum = int(zr["maxpageresults"])
+    except (KeyError, TypeError, ValueError):
+        raise ResponseError(f"zone={zone}: zoneresponse lacks integer currentpageresults/maxpageresults") from None
+    if current != len(rows):
+        raise ValueError(f"zone={zone}: currentpageresults={current} but {len(rows)} records arrived")
+    return rows, current >= maximum > 0
+
+
+# Budget ------------------------------------------------------------------------------------------------------
+
+
+def next_melbourne_midnight(now: float) -> float:
+    local = datetime.fromtimestamp(now, MELBOURNE)
+    midnight = datetime(local.year, local.month, local.day, tzinfo=MELBOURNE) + timedelta(days=1)
+    return midnight.timestamp()
+
+
+class DailyBudget:
+    """The 2,000-a-day budget as AroFlo reports it in ``X-RateLimit-Daily-Remaining``. ``acquire`` raises
+    BudgetExhausted once the remaining count would fall to the reserve; the count resets at 00:00 Melbourne."""
+
+    def __init__(self, reserve: int, clock: Callable[[], float] = time.time):
+        self.reserve, self._clock = reserve, clock
+        self.remaining: int | None = None
+        self.limit: int | None = None
+        self.reset_at: float | None = None
+        self._lock = threading.Lock()
+
+    def acquire(self) -> None:
+        with self._lock:
+            if self.reset_at is not None and self._clock() >= self.reset_at:
+                self.remaining = None  # a new AroFlo day
+            if self.remaining is not None and self.remaining <= self.reserve:
+                resets = datetime.fromtimestamp(self.reset_at or 0, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+                raise BudgetExhausted(
+                    f"AroFlo's daily request budget is nearly spent ({self.remaining} of {self.limit} left, keeping "
+                    f"a reserve of {self.reserve}); it resets at {resets} (00:00 Australia/Melbourne)",
+                    resume_at=self.reset_at)
+            if self.remaining is not None:
+                self.remaining -= 1
+
+    def update(self, headers: Any) -> None:
+        try:
+            remaining = int(headers["X-RateLimit-Daily-Remaining"])
+        except (KeyError, TypeError, ValueError):
+            return
+        try:
+            self.limit = int(headers.get("X-RateLimit-Daily-Limit"))
+        except (TypeError, ValueError):
+            pass
+        reset = next_melbourne_midnight(self._clock())
+        with self._lock:
+            if self.remaining is None or self.reset_at is None or reset > self.reset_at + 1:
+                self.remaining = remaining
+            else:
+                self.remaining = min(self.remaining, remaining)
+            self.reset_at = reset
+
+
+class Limits:
+    """What ``Http`` waits on: the shared per-second/per-minute pace, plus the daily budget for zone requests."""
+
+    def __init__(self, pace: RateLimiter, daily: DailyBudget, counts_daily: bool):
+        self.pace, self.daily, self.counts_daily = pace, daily, counts_daily
+
+    def acquire(self) -> None:
+        if self.counts_daily:
+            self.daily.acquire()
+        self.pace.acquire()
+
+    def update(self, headers: Any) -> None:
+        self.pace.update(headers)
+        self.daily.update(headers)
+
+
+class Api:
+    """Two Http clients over one session, signer and pace: ``feed`` for the budget-exempt lastupdate zone and
+    ``zones`` for everything that counts against the day."""
+
+    def __init__(self, cfg: dict[str, Any], *, clock: Callable[[], datetime] | None = None,
+                 sleep: Callable[[float], None] | None = None):
+        self.cfg = cfg
+        auth = AroFloAuth(cfg["secret_key"], cfg["uencoded"], cfg["pencoded"], cfg["org_encoded"], cfg["host_ip"],
+                          **({"clock": clock} if clock else {}))
+        pace = RateLimiter([(cfg["requests_per_second"], 1.0), (cfg["requests_per_minute"], 60.0)])
+        self.daily = DailyBudget(cfg["daily_request_reserve"])
+        common: dict[str, Any] = {
+            "timeout": cfg["request_timeout_seconds"], "backoff": Backoff(attempts=cfg["retry_attempts"]),
+            "headers": {"Accept": ACCEPT}, "classify": classify,
+        }
+        if sleep is not None:
+            common["sleep"] = sleep
+        base = cfg["base_url"] or DEFAULT_BASE_URL
+        self.feed = Http(base, auth, limiter=Limits(pace, self.daily, False), **common)
+        self.zones = Http(base, auth, limiter=Limits(pace, self.daily, True), session=self.feed.session, **common)
+        self.zones.stats = self.feed.stats  # one set of counters for the sync summary
+        self.stats = self.feed.stats
+
+    def page(self, zone: str, qs: str) -> tuple[list[dict], bool, Any]:
+        http = self.feed if zone == "lastupdate" else self.zones
+        rows, full, response = http.fetch("GET", "/?" + qs, lambda r: (*envelope(r, zone), r))
+        return rows, full, response
+
+    def probe(self) -> None:
+        """A budget-exempt lastupdate request: checks the credentials and learns the day's remaining budget."""
+        tomorrow = (datetime.now(timezone.utc) + timedelta(days=1)).strftime("%Y-%m-%d %H:%M:%S")
+        qs = query_string("lastupdate", [clause("zonename", "=", "users"), clause("lastupdateutc", ">", tomorrow)],
+                          page=1, page_size=1)
+        self.page("lastupdate", qs)
+        log.info(f"AroFlo credentials accepted; daily budget: {self.daily.remaining} of {self.daily.limit} "
+                 f"requests left (reserve {self.cfg['daily_request_reserve']})")
+
+
+# Tables ------------------------------------------------------------------------------------------------------
+
+
+def local_datetime(tz: str) -> Callable[[Any], str | None]:
+    """AroFlo's zone-local date strings ("2018-10-16 13:30:19.58", "2023/12/18") -> UTC ISO."""
+    formats = ("%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M:%S", "%Y-%m-%d", "%Y/%m/%d")
+
+    def convert(value: Any) -> str | None:
+        if value is None or value == "":
+            return None
+        for fmt in formats:
+            try:
+                return records.local(value, fmt, tz)
+            except ValueError:
+                continue
+        raise ValueError(f"not an AroFlo date/time: {value!r}")
+
+    return convert
+
+
+def naive_date(value: Any) -> str | None:
+    """A business date "2023/12/18" -> "2023-12-18"."""
+    if value is None or value == "":
+        return None
+    text = str(value).strip()
+    for fmt in ("%Y/%m/%d", "%Y-%m-%d"):
+        try:
+            return datetime.strptime(text, fmt).date().isoformat()
+        except ValueError:
+            continue
+    raise ValueError(f"not a date: {value!r}")
+
+
+def decimal(value: Any) -> str | None:
+    """A 4-decimal money string, validated and passed on exactly (DECIMAL columns take strings)."""
+    if value is None or value == "":
+        return None
+    try:
+        number = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ValueError(f"not a decimal amount: {value!r}") from None
+    if not number.is_finite():
+        raise ValueError(f"not a decimal amount: {value!r}")
+    return str(number)
+
+
+def flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested objects become ``parent_child`` columns; arrays stay as lists for JSON columns."""
+    out: dict[str, Any] = {}
+    for key, value in record.items():
+        name = f"{prefix}_{key}" if prefix else str(key)
+        if isinstance(value, dict):
+            if value:
+                out.update(flatten(value, name))
+            else:
+                out[name] = None
+        else:
+            out[name] = value
+    return out
+
+
+MONEY = {"type": "DECIMAL", "precision": 18, "scale": 4}
+
+
+@dataclass(frozen=True)
+class ZoneSpec:
+    """One table: its zone, key, the wide first-sync filter and scan order, columns and converters."""
+
+    table: str
+    key: str
+    scan_field: str  # the created/paid date the first sync's explicit where filters on
+    scan_format: str
+    scan_local: bool  # the field is local time (else UTC)
+    order: tuple[str, ...]
+    columns: dict[str, Any]
+    converters: Callable[[str], dict[str, Callable[[Any], Any]]]
+
+    def scan_where(self, cfg: dict[str, Any], now: datetime) -> str:
+        start = WIDE_START
+        if cfg["initial_sync_days"]:
+            moment = now - timedelta(days=cfg["initial_sync_days"])
+            start = (moment.astimezone(ZoneInfo(cfg["timezone"])) if self.scan_local else moment).replace(tzinfo=None)
+        return clause(self.scan_field, ">", start.strftime(self.scan_format))
+
+    def row(self, tz: str) -> Callable[[dict], dict]:
+        converters = self.converters(tz)
+
+        def shape(record: dict) -> dict:
+            return records.convert(flatten(record), converters)
+
+        return shape
+
+
+USERS = ZoneSpec(
+    "users", "userid", "createdutc", "%Y-%m-%d", False, ("createddatetimeutc|asc", "userid|asc"),
+    {"userid": "STRING", "givennames": "STRING", "surname": "STRING", "username": "STRING", "email": "STRING",
+     "email2": "STRING", "phone": "STRING", "mobile": "STRING", "fax": "STRING", "position": "STRING",
+     "accesstype": "STRING", "archived": "BOOLEAN", "org_orgid": "STRING", "org_orgname": "STRING",
+     "customfields": "JSON", "permissiongroups": "JSON", "notes": "JSON", "documentsandphotos": "JSON"},
+    lambda tz: {"archived": records.boolean},
+)
+SUPPLIERS = ZoneSpec(
+    "suppliers", "supplierid", "datetimeinserted", "%Y-%m-%d %H:%M:%S", True,
+    ("datetimeinserted|asc", "supplierid|asc"),
+    {"supplierid": "STRING", "suppliername": "STRING", "shortname": "STRING", "suppliertype": "STRING",
+     "firstname": "STRING", "surname": "STRING", "email": "STRING", "phone": "STRING", "mobile": "STRING",
+     "fax": "STRING", "website": "STRING", "abn": "STRING", "terms": "STRING", "termsnote": "STRING",
+     "postable": "BOOLEAN", "archived": "BOOLEAN", "datecreated": "UTC_DATETIME", "dateinserted": "UTC_DATETIME",
+     "datetimeinserted": "UTC_DATETIME", "address_addressline1": "STRING", "address_suburb": "STRING",
+     "address_state": "STRING", "address_postcode": "STRING", "address_country": "STRING", "orgs": "JSON",
+     "locations": "JSON", "contacts": "JSON", "customfields": "JSON", "notes": "JSON",
+     "documentsandphotos": "JSON"},
+    lambda tz: {"postable": records.boolean, "archived": records.boolean, "datecreated": local_datetime(tz),
+                "dateinserted": local_datetime(tz), "datetimeinserted": local_datetime(tz)},
+)
+PAYMENTS = ZoneSpec(
+    "payments", "paymentid", "datepaid", "%Y/%m/%d", True, ("datepaid|asc", "paymentid|asc"),
+    {"paymentid": "STRING", "amount": MONEY, "totalamount": MONEY, "surchargeamount": MONEY,
+     "surchargepercentage": MONEY, "datepaid": "NAIVE_DATE", "paymentmethodname": "STRING", "reference": "STRING",
+     "notes": "STRING", "linkedto_linkedtoid": "STRING", "linkedto_linkedtotype": "STRING",
+     "receivedby_userid": "STRING", "receivedby_username": "STRING", "linkprocessed": "BOOLEAN",
+     "datelinkprocessed": "NAIVE_DATE"},
+    lambda tz: {"amount": decimal, "totalamount": decimal, "surchargeamount": decimal, "surchargepercentage": decimal,
+                "datepaid": naive_date, "linkprocessed": records.boolean, "datelinkprocessed": naive_date},
+)
+ZONES = (USERS, SUPPLIERS, PAYMENTS)
+
+
+def feed_time(value: str) -> datetime:
+    """lastupdateutc "2020/11/02 13:16:16" (UTC) -> aware datetime."""
+    text = str(value).strip().replace("-", "/")
+    try:
+        return datetime.strptime(text, "%Y/%m/%d %H:%M:%S").replace(tzinfo=timezone.utc)
+    except ValueError:
+        raise ResponseError(f"lastupdate entry has an unreadable lastupdateutc {value!r}") from None
+
+
+def where_time(dt: datetime) -> str:
+    return dt.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def iso(dt: datetime) -> str:
+    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_iso(text: str) -> datetime:
+    return records.parse_iso(text)
+
+
+SECOND = timedelta(seconds=1)
+
+
+class ZoneSync:
+    """The traversals of one table: the first-sync scan and the change-feed catch-up (see the module docstring).
+
+    Resume tokens (checkpointed after every page):
+      scan: {"mode": "scan", "where": <frozen wide where>, "page": N, "feed_from": ISO}
+      feed: {"mode": "feed", "t": ISO, "done": [ids seen at second t], "group": None|{...}, "signpost": ISO}
+    ``t``/``done`` is a keyset position: every change before second ``t``, and those ``done`` at ``t``, were
+    delivered. A full feed page whose entries all share second ``t`` (more changes in one second than a page
+    holds) is read by page number within that second: forward to its end, then backward to page 1, which no
+    record leaving the second mid-read can defeat (departures only shift the unread pages towards page 1).
+    """
+
+    def __init__(self, spec: ZoneSpec, api: Api, cfg: dict[str, Any], state: dict[str, Any]):
+        self.spec, self.api, self.cfg, self.state = spec, api, cfg, state
+        self.size = cfg["max_records_per_page"]
+        self.batch = min(self.size, MAX_IDS_PER_REQUEST)
+        self.delivered = 0
+        self.position: dict[str, Any] = {}
+
+    @property
+    def entry(self) -> dict[str, Any]:
+        return self.state.setdefault("tables", {}).setdefault(self.spec.table, {})
+
+    def pages(self, window: Window) -> Iterator[Page]:
+        token = window.resume
+        if token is None:
+            feed = self.entry.get("feed") if self.cfg["enable_incremental_sync"] else None
+            if feed:
+                token = {"mode": "feed", "t": feed["t"], "done": list(feed.get("done", [])), "group": None,
+                         "signpost": None, "size": self.batch}
+            else:
+                token = {"mode": "scan", "where": self.spec.scan_where(self.cfg, datetime.now(timezone.utc)),
+                         "page": 1, "feed_from": None, "size": self.size}
+        self.position = token
+        try:
+            if token["mode"] == "scan":
+                yield from self.scan(token)
+            else:
+                yield from self.feed(token)
+        except BudgetExhausted as exc:
+            raise BudgetExhausted(f"{exc}. {self.spec.table}: {self.describe(self.position)}; {self.delivered} rows "
+                                  "delivered by this sync", exc.resume_at) from None
+
+    def describe(self, token: dict[str, Any]) -> str:
+        if token["mode"] == "scan":
+            return f"the first full load stopped before page {token['page']}"
+        return f"the change feed stopped at lastupdateutc {token['t']}"
+
+    # First sync: scan the zone with an explicit wide where, in a stable order --------------------------------
+    def scan(self, token: dict[str, Any]) -> Iterator[Page]:
+        previous: list[str] | None = None
+        size = token.get("size") or self.size  # frozen: a new page size would shift the page boundaries
+        while True:
+            qs = query_string(self.spec.table, [token["where"]], list(self.spec.order), token["page"], size)
+            rows, full, response = self.api.page(self.spec.table, qs)
+            if token["feed_from"] is None:
+                started = server_time(response) or datetime.now(timezone.utc)
+                token["feed_from"] = iso(started - FEED_MARGIN)
+            ids = [str(r.get(self.spec.key)) for r in rows]
+            if rows and ids == previous:
+                raise PagingError(f"{self.spec.table}: page {token['page']} repeats the previous page")
+            previous = ids
+            self.delivered += len(rows)
+            if full:
+                token = self.position = {**token, "page": token["page"] + 1}
+                yield Page(rows, token, response)
+                continue
+            # The load is complete: the change feed takes over from just before it began.
+            self.entry["feed"] = {"t": token["feed_from"], "done": []}
+            log.info(f"[{self.spec.table}] first full load complete; the change feed starts at {token['feed_from']}")
+            yield Page(rows, None, response)
+            return
+
+    # Later syncs: the lastupdate change feed, then the changed records by id -------------------------------
+    def feed(self, token: dict[str, Any]) -> Iterator[Page]:
+        zone = self.spec.table
+        token = dict(token)
+        size = token.get("size") or self.batch  # frozen while a second is read by page number
+        while True:
+            t = parse_iso(token["t"])
+            done = set(token["done"])
+            group = token["group"]
+            wheres = [clause("zonename", "=", zone), clause("lastupdateutc", ">", where_time(t - SECOND))]
+            if group is not None:
+                wheres.append(clause("lastupdateutc", "<", where_time(t + SECOND)))
+            page = 1 if group is None else group["page"]
+            qs = query_string("lastupdate", wheres, ["lastupdateutc|asc"], page, size)
+            entries, full, response = self.api.page("lastupdate", qs)
+            if token["signpost"] is None:
+                now = server_time(response) or datetime.now(timezone.utc)
+                token["signpost"] = iso(now - SECOND)
+            changes = [(feed_time(e.get("lastupdateutc")), str(e.get("zoneid") or "")) for e in entries]
+            if any(not zid for _, zid in changes):
+                raise ResponseError(f"lastupdate entry for {zone} without a zoneid")
+            new_ids = list(dict.fromkeys(zid for when, zid in changes if not (when == t and zid in done)))
+            rows = self.fetch_ids(new_ids)
+            if group is None:
+                if full and not new_ids and all(when == t for when, _ in changes):
+                    # More changes in second t than one page holds: read that second by page number.
+                    token = self.position = {**token, "group": {"dir": "forward", "page": 2}}
+                    continue
+                latest = max((when for when, _ in changes), default=t)
+                at_latest = {zid for when, zid in changes if when == latest}
+                token = {**token, "t": iso(latest), "done": sorted(at_latest | (done if latest == t else set()))}
+                if not full:
+                    self.commit(latest, set(token["done"]), parse_iso(token["signpost"]))
+                    yield Page(rows, None, response)
+                    return
+            else:
+                done |= set(new_ids)
+                if group["dir"] == "forward" and full:
+                    group = {"dir": "forward", "page": page + 1}
+                elif group["dir"] == "forward" or page > 1:
+                    group = {"dir": "backward", "page": page - 1} if page > 1 else None
+                else:
+                    group = None
+                if group is None:  # second t is complete
+                    token = {**token, "t": iso(t + SECOND), "done": [], "group": None}
+                else:
+                    token = {**token, "done": sorted(done), "group": group}
+            self.position = token
+            yield Page(rows, token, response)
+
+    def commit(self, latest: datetime, done: set[str], signpost: datetime) -> None:
+        """Keep the feed position, capped at the traversal's signpost so late-visible changes are re-read."""
+        position = {"t": iso(latest), "done": sorted(done)} if latest <= signpost else {"t": iso(signpost),
+                                                                                        "done": []}
+        old = self.entry.get("feed")
+        if old is None or parse_iso(position["t"]) >= parse_iso(old["t"]):
+            self.entry["feed"] = position
+
+    def fetch_ids(self, ids: list[str]) -> list[dict]:
+        """The current records for ``ids`` (at most one page of them), with an IN filter."""
+        if not ids:
+            return []
+        for zid in ids:
+            if "*" in zid or "|" in zid:
+                raise ResponseError(f"{self.spec.table}: id {zid!r} cannot be put in an IN list")
+        wanted = set(ids)
+        got: list[dict] = []
+        page = 1
+        while True:
+            qs = query_string(self.spec.table, [clause(self.spec.key, "IN", "*".join(ids))],
+                              [f"{self.spec.key}|asc"], page, self.batch)
+            rows, full, _ = self.api.page(self.spec.table, qs)
+            stray = [r.get(self.spec.key) for r in rows if str(r.get(self.spec.key)) not in wanted]
+            if stray:
+                raise ResponseError(f"{self.spec.table}: the IN filter returned records that were not asked for "
+                                    f"({len(stray)}); refusing to trust the answer")
+            got.extend(rows)
+            if not full or len(got) >= len(wanted):
+                break
+            page += 1
+        self.delivered += len(got)
+        return got
+
+    def table(self) -> Table:
+        return Table(name=self.spec.table, primary_key=(self.spec.key,), columns=self.spec.columns, cursor=None,
+                     fetch=self.pages, row=self.spec.row(self.cfg["timezone"]))
+
+
+def enabled(cfg: dict[str, Any]) -> list[ZoneSpec]:
+    return [z for z in ZONES if cfg[f"enable_{z.table}_sync"]]
+
+
+def schema(configuration: dict[str, Any]) -> list[dict[str, Any]]:
+    cfg = settings(configuration)
+    return [{"table": z.table, "primary_key": [z.key], "columns": dict(z.columns)} for z in enabled(cfg)]
+
+
+def run(cfg: dict[str, Any], state: dict[str, Any], sink: Any, api: Api | None = None) -> Any:
+    api = api or Api(cfg)
+    api.probe()
+    tables = [ZoneSync(spec, api, cfg, state).table() for spec in enabled(cfg)]
+    return sync_tables(tables, state, sink, stats=api.stats)
+
+
+def update(configuration: dict[str, Any], state: dict[str, Any]) -> None:
+    cfg = settings(configuration)
+    try:
+        run(cfg, state, FivetranSink())
+    except SyncError as exc:
+        log.severe(str(exc))
+        raise
+
+
+connector = Connector(update=update, schema=schema)
+
+if __name__ == "__main__":
+    connector.debug()

@@ -1,0 +1,600 @@
+"""Simulator of the AroFlo zone API (see the AroFlo API notes, section 9 "Simulator decisions").
+
+One endpoint, ``GET /?zone=users|suppliers|payments|lastupdate``. Implemented decisions:
+
+- Auth: HMAC-SHA512 over ``METHOD+[HostIP+]+Accept+Authorization+afdatetimeutc+<raw query string>``, checked
+  against the query string exactly as received; hex compared case-insensitively. ``afdatetimeutc`` more than
+  ``freshness`` seconds (300) from the server clock: ``-99999`` "Payload has expired"; missing headers:
+  "Required headers are missing"; unknown ``uencoded``/``orgEncoded``: "AroFlo API setup is invalid"; wrong
+  ``pencoded``: status ``2``. A bare request (no query, no auth) gets ``1`` "Invalid Request String".
+- Errors are HTTP 200 with a non-zero body ``status`` (per-minute limit ``6``, daily limit ``7``, size ``8``);
+  only the per-second burst is HTTP 429 (body status ``"429"``). No ``Retry-After``.
+- JSON only with ``Accept: text/json``; otherwise XML with root ``imsapi``.
+- ``where=and|field|op|value`` (also ``or`` and ``(``/``)`` groups; ``=``, ``<``, ``>``, ``!=``, ``IN``, ``NOT IN``;
+  ``*``-separated lists); dates accept ``-`` or ``/`` (a date alone is 00:00:00). Fields ending in ``utc`` are
+  UTC; other date fields are local time in Australia/Melbourne. No ``where``: the 30-day default filter and the
+  "default filter applied" message.
+- ``order=field|asc|desc`` (repeatable, any filterable field; default creation order); ``page`` from 1,
+  ``pageSize`` default 500 and clamped to 500; ``maxpageresults`` echoes the effective size (a string for
+  users and suppliers, a number for payments); no ``page``: everything, subject to the 3.5 MB cap.
+- Users carry no created/updated fields. ``lastupdate`` lists every user, supplier and payment with its last
+  change (an edit moves it; ``datepaid`` and supplier dates never move).
+- Limits: 3 per second, 120 per minute, 2,000 per day (all configurable), 20,000 per day for GETs whose only
+  ``where`` is an equality on the id field; ``lastupdate`` is exempt from the daily counts. Days roll over at
+  00:00 Australia/Melbourne (``roll_day()`` does it on demand). Six ``X-RateLimit-*`` headers on every answer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import hmac
+import json
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from urllib.parse import parse_qsl
+from xml.etree import ElementTree as ET
+from zoneinfo import ZoneInfo
+
+from werkzeug.wrappers import Request, Response
+
+from .harness import Dataset, Faults, SimApp, serve_forever
+
+MELBOURNE = ZoneInfo("Australia/Melbourne")
+FRESHNESS_SECONDS = 300
+SIZE_CAP = 3_500_000
+MAX_PAGE_SIZE = 500
+
+OK = "Login OK"
+OK_DEFAULT = "Login OK. No WHERE clause found, default filter applied."
+MSG_SIGNATURE = "Authentication Failed - Signatures do not match"
+MSG_EXPIRED = "Authentication Failed - Payload has expired"
+MSG_HEADERS = "Authentication Failed - Required headers are missing"
+MSG_SETUP = "Authentication Failed - AroFlo API setup is invalid"
+MSG_PASSWORD = "Login Failed - Invalid Username or Password"
+MSG_REQUEST = "Login Failed - Invalid Request String"
+MSG_METHOD = "Invalid Request Method"
+MSG_NO_ZONE = "No Zone Specified"
+MSG_SECOND = "Too Many Requests Per Second (max x3)"
+MSG_SIZE = "Exceeded Size Rate Limit - Please try filtering your request down"
+MSG_TIMEOUT = "IMSAPI request has timed out - please refine your query."
+
+FIRST = ["Bradley", "Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Radia", "Ken", "Zoë"]
+LAST = ["Sandbox", "Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "O'Brien", "Nguyen"]
+SUPPLIERS = ["Cables4U", "Pipe & Co", "Sparky Wholesale", "Plumb Right", "Tool Town", "Copper Kings"]
+METHODS = ["Direct Debit", "EFT", "Credit Card", "Cheque", "Cash"]
+SUBURBS = [("Ringwood", "VIC", "3134"), ("Parramatta", "NSW", "2150"), ("Fortitude Valley", "QLD", "4006")]
+
+
+def signature(secret: str, method: str, host_ip: str | None, accept: str, authorization: str, stamp: str,
+              var_string: str) -> str:
+    """AroFlo's documented signing recipe (lowercase hex)."""
+    payload = "+".join([method] + ([host_ip] if host_ip else []) + ["", accept, authorization, stamp, var_string])
+    return hmac.new(secret.encode(), payload.encode(), hashlib.sha512).hexdigest()
+
+
+def encode_id(prefix: str, i: int) -> str:
+    """Opaque base64 ids like AroFlo's ("JCQ6XyRRUCAgCg=="); they contain '=' and may contain '+' or '/'."""
+    return base64.b64encode(f"{prefix}{i:07d}~".encode()).decode()
+
+
+def _parse_when(value: str) -> datetime:
+    text = value.strip().replace("/", "-")
+    for fmt in ("%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"):
+        try:
+            return datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+    raise ValueError(f"not a date: {value!r}")
+
+
+class Zone:
+    """One zone's records and filterable fields: name -> (kind, getter(i) -> comparable value)."""
+
+    def __init__(self, name: str, key: str, data: Dataset, record: Callable[[int], dict[str, Any]],
+                 fields: dict[str, tuple[str, Callable[[int], Any]]], default_field: str):
+        self.name, self.key, self.data, self.record = name, key, data, record
+        self.fields, self.default_field = fields, default_field
+
+
+class AroFloSim(SimApp):
+    def __init__(self, users: int = 120, suppliers: int = 80, payments: int = 150, *, tie: int = 1,
+                 secret_key: str = "sim-secret-key", uencoded: str = "dGVzdC11c2Vy", pencoded: str = "cGFzc3dvcmQ=",
+                 org_encoded: str = "JCdKUyZRMCAgCg==", per_second: int | None = 3, per_minute: int | None = 120,
+                 daily: int | None = 2000, secondary_daily: int = 20000, size_cap: int = SIZE_CAP,
+                 freshness: int = FRESHNESS_SECONDS, faults: Faults | None = None, seed: int = 11,
+                 clock_offset: float = 0.0):
+        super().__init__(faults=faults)
+        self.secret_key, self.uencoded, self.pencoded, self.org_encoded = secret_key, uencoded, pencoded, org_encoded
+        self.per_second, self.per_minute, self.daily, self.secondary_daily = per_second, per_minute, daily, \
+            secondary_daily
+        self.size_cap, self.freshness, self.clock_offset = size_cap, freshness, clock_offset
+        self.forced_status: list[tuple[str, str]] = []  # body statuses for the next zone requests (tests)
+        self._limit_lock = threading.Lock()
+        self._second: tuple[int, int] = (0, 0)  # (epoch second, count)
+        self._minute: tuple[int, int] = (0, 0)
+        self._day = self._melbourne_day()
+        self.daily_used = 0
+        self.secondary_used = 0
+        self.daily_rejected = 0
+        self._inserted_at: dict[tuple[int, int], datetime] = {}
+        step = timedelta(minutes=7)
+        clock = self.now_second
+        self.users = Dataset(users, tie=tie, step=step, seed=seed, clock=clock)
+        self.suppliers = Dataset(suppliers, tie=tie, step=step, seed=seed + 1, clock=clock)
+        self.payments = Dataset(payments, tie=tie, step=step, seed=seed + 2, clock=clock)
+        self.zones = {
+            "users": Zone("users", "userid", self.users, self.user, {
+                "userid": ("str", lambda i: self.user_id(i)),
+                "givennames": ("str", lambda i: self.user(i)["givennames"]),
+                "surname": ("str", lambda i: self.user(i)["surname"]),
+                "position": ("str", lambda i: self.user(i)["position"]),
+                "createdutc": ("date", lambda i: self.created(self.users, i).replace(tzinfo=None)),
+                "createddatetimeutc": ("date", lambda i: self.created(self.users, i).replace(tzinfo=None)),
+                "lastupdatedutc": ("date", lambda i: self.users.time(i).replace(tzinfo=None)),
+                "lastupdateddatetimeutc": ("date", lambda i: self.users.time(i).replace(tzinfo=None)),
+                "archived": ("bool", lambda i: self.user(i)["archived"]),
+            }, "createdutc"),
+            "suppliers": Zone("suppliers", "supplierid", self.suppliers, self.supplier, {
+                "supplierid": ("str", lambda i: self.supplier_id(i)),
+                "suppliername": ("str", lambda i: self.supplier(i)["suppliername"]),
+                "postable": ("bool", lambda i: self.supplier(i)["postable"]),
+                "archived": ("bool", lambda i: self.supplier(i)["archived"]),
+                "datecreated": ("date", self.supplier_local_created),
+                "dateinserted": ("date", self.supplier_local_created),
+                "datetimeinserted": ("date", self.supplier_local_created),
+            }, "datetimeinserted"),
+            "payments": Zone("payments", "paymentid", self.payments, self.payment, {
+                "paymentid": ("str", lambda i: self.payment_id(i)),
+                "datepaid": ("date", self.payment_date),
+            }, "datepaid"),
+        }
+
+    # Clock ---------------------------------------------------------------------------------------
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc) + timedelta(seconds=self.clock_offset)
+
+    def now_second(self) -> datetime:
+        return self.now().replace(microsecond=0)
+
+    def _melbourne_day(self) -> str:
+        return self.now().astimezone(MELBOURNE).date().isoformat()
+
+    def roll_day(self) -> None:
+        """Start a new AroFlo day now (as 00:00 Australia/Melbourne would)."""
+        with self._limit_lock:
+            self.daily_used = self.secondary_used = 0
+
+    # Records -------------------------------------------------------------------------------------
+    def created(self, data: Dataset, i: int) -> datetime:
+        """Creation time: 30 days before the base change time, or the moment of insertion (never moves)."""
+        if i < data.n:
+            return data.base_time(i) - timedelta(days=30)
+        return self._inserted_at[(id(data), i)]
+
+    def insert(self, zone: str) -> str:
+        """Insert a new record into a zone now; return its id."""
+        data = self.zones[zone].data
+        when = self.now_second()
+        i = data.insert(when)
+        self._inserted_at[(id(data), i)] = when
+        return self.zones[zone].fields[self.zones[zone].key][1](i)
+
+    def user_id(self, i: int) -> str:
+        return encode_id("U", i)
+
+    def supplier_id(self, i: int) -> str:
+        return encode_id("S", i)
+
+    def payment_id(self, i: int) -> str:
+        return encode_id("P", i)
+
+    def user(self, i: int) -> dict[str, Any]:
+        rng = self.users.rng(i)
+        first, last = rng.choice(FIRST), rng.choice(LAST)
+        return {
+            "userid": self.user_id(i), "givennames": first, "surname": last, "username": f"{first}.{last}{i}",
+            "email": f"{first.lower()}.{i}@example.com", "email2": "", "phone": "",
+            "mobile": f"04{rng.randrange(10**8):08d}", "fax": "", "position": rng.choice(["Tech", "Admin", ""]),
+            "accesstype": rng.choice(["Admin", "User", "Field"]),
+            "archived": rng.choice(["false", "false", "false", "true", "FALSE"]),
+            "org": {"orgid": self.org_encoded, "orgname": "Bradley Sandbox"},
+            "customfields": [{"fieldid": "IyYqQyUK", "value": rng.choice(["Yes", "No"]), "archived": "false",
+                              "type": "radio", "name": "Is organ donor?"}],
+            "notes": [], "documentsandphotos": [],
+        }
+
+    def supplier_local_created(self, i: int) -> datetime:
+        """datetimeinserted as Melbourne wall-clock time (naive), with the record's centiseconds."""
+        created = self.created(self.suppliers, i) + timedelta(milliseconds=10 * (i % 100))
+        return created.astimezone(MELBOURNE).replace(tzinfo=None)
+
+    def supplier_created_utc(self, i: int) -> datetime:
+        return self.created(self.suppliers, i) + timedelta(milliseconds=10 * (i % 100))
+
+    def supplier(self, i: int) -> dict[str, Any]:
+        rng = self.suppliers.rng(i)
+        local = self.supplier_local_created(i)
+        stamp = local.strftime("%Y-%m-%d %H:%M:%S.") + f"{local.microsecond // 10000:02d}"
+        suburb, state, postcode = rng.choice(SUBURBS)
+        name = rng.choice(SUPPLIERS)
+        return {
+            "supplierid": self.supplier_id(i), "suppliername": f"{name} {i}", "shortname": f"Su_{i}",
+            "suppliertype": rng.choice(["wholesaler", "manufacturer"]), "firstname": rng.choice(FIRST),
+            "surname": rng.choice(LAST), "email": f"orders{i}@supplier.example.com", "phone": "03 9000 0000",
+            "mobile": "", "fax": "", "website": "", "abn": f"{rng.randrange(10**11):011d}", "terms": "30 days",
+            "termsnote": rng.choice(["", "EOM", "COD"]), "postable": rng.choice(["TRUE", "FALSE", "true"]),
+            "archived": rng.choice(["false", "false", "true"]),
+            "datecreated": stamp, "dateinserted": stamp, "datetimeinserted": stamp,
+            "address": {"addressline1": f"{rng.randrange(1, 300)} New St", "addressline2": "", "suburb": suburb,
+                        "state": state, "postcode": postcode, "country": "Australia"},
+            "mailingaddress": {"addressline1": "PO Box 1", "addressline2": "", "suburb": suburb, "state": state,
+                               "postcode": postcode, "country": "Australia"},
+            "transactionterms": {"transactionterm": "", "transactiontermnote": "", "transactiontermid": ""},
+            "link": {"orgid": "", "orgname": "", "externalid": ""},
+            "orgs": [{"orgid": self.org_encoded, "orgname": "Bradley Sandbox", "archived": "false"}],
+            "locations": [], "contacts": [], "customfields": [], "notes": [], "documentsandphotos": [],
+        }
+
+    def payment_date(self, i: int) -> datetime:
+        """datepaid: a business date fixed at creation; edits never move it."""
+        created = self.created(self.payments, i).astimezone(MELBOURNE)
+        return datetime(created.year, created.month, created.day)
+
+    def payment(self, i: int) -> dict[str, Any]:
+        rng = self.payments.rng(i)
+        amount = rng.randrange(100, 500_000) / 100
+        surcharge = rng.choice([0.0, 0.0, round(amount * 0.015, 2)])
+        processed = rng.random() < 0.5
+        return {
+            "paymentid": self.payment_id(i), "amount": f"{amount:.4f}", "totalamount": f"{amount + surcharge:.4f}",
+            "surchargeamount": f"{surcharge:.4f}", "surchargepercentage": "1.5000" if surcharge else "0.0000",
+            "datepaid": self.payment_date(i).strftime("%Y/%m/%d"), "paymentmethodname": rng.choice(METHODS),
+            "reference": f"INV-{rng.randrange(10**5):05d}", "notes": rng.choice(["", "part payment", "thanks"]),
+            "linkedto": {"linkedtoid": encode_id("I", i), "linkedtotype": "invoice"},
+            "receivedby": {"userid": self.user_id(i % max(1, self.users.n)), "username": "Commander Shepard"},
+            "bankname": "", "bankbranch": "", "bankcode": "", "bankaccountnumber": "", "chequenumber": "",
+            "linkprocessed": "true" if processed else "false",
+            "datelinkprocessed": self.payment_date(i).strftime("%Y/%m/%d") if processed else "",
+        }
+
+    def lastupdate_entries(self) -> list[tuple[datetime, int, dict[str, Any]]]:
+        """(time, order, entry) for every record of every zone, in creation order per zone."""
+        out = []
+        order = 0
+        for zone in self.zones.values():
+            for i in zone.data.all():
+                if not zone.data.exists(i):
+                    continue
+                when = zone.data.time(i).astimezone(timezone.utc)
+                out.append((when, order, {"zoneid": zone.fields[zone.key][1](i), "zonename": zone.name,
+                                          "zoneidreference": zone.key,
+                                          "lastupdateutc": when.strftime("%Y/%m/%d %H:%M:%S")}))
+                order += 1
+        return out
+
+    def truth(self, zone: str) -> dict[str, dict[str, Any]]:
+        z = self.zones[zone]
+        return {z.fields[z.key][1](i): z.record(i) for i in z.data.all() if z.data.exists(i)}
+
+    # HTTP ----------------------------------------------------------------------------------------
+    def envelope(self, request: Request, status: str, message: str, zoneresponse: dict | None = None,
+                 http_status: int = 200, headers: dict[str, str] | None = None) -> Response:
+        body: dict[str, Any] = {"status": status, "statusmessage": message}
+        if zoneresponse is not None:
+            body["zoneresponse"] = zoneresponse
+        all_headers = {**self.limit_headers(), **(headers or {}), "Date": _http_date(self.now())}
+        if request.headers.get("Accept", "").strip().lower() == "text/json":
+            return Response(json.dumps(body), status=http_status, headers=all_headers, content_type="text/json")
+        return Response(to_xml(body), status=http_status, headers=all_headers, content_type="text/xml")
+
+    def rate_limited(self, request: Request, headers: dict[str, str], wait: float) -> Response:
+        return self.envelope(request, "429", MSG_SECOND, http_status=429)
+
+    def error_body(self, status: int) -> Response:
+        return Response(f"<html><body>Server Error {status}</body></html>", status=status, content_type="text/html")
+
+    def limit_headers(self) -> dict[str, str]:
+        minute_used = self._minute[1] if self._minute[0] == int(time.time() // 60) else 0
+        return {
+            "X-RateLimit-Limit": str(self.per_minute or 0),
+            "X-RateLimit-Remaining": str(max(0, (self.per_minute or 0) - minute_used)),
+            "X-RateLimit-Daily-Limit": str(self.daily or 0),
+            "X-RateLimit-Daily-Remaining": str(max(0, (self.daily or 0) - self.daily_used)),
+            "X-RateLimit-Secondary-Daily-Limit": str(self.secondary_daily),
+            "X-RateLimit-Secondary-Daily-Remaining": str(max(0, self.secondary_daily - self.secondary_used)),
+        }
+
+    def _count(self, daily_kind: str | None) -> tuple[str, str] | None:
+        """Count one request against the limits; return (status, message) if a limit refuses it."""
+        with self._limit_lock:
+            day = self._melbourne_day()
+            if day != self._day:
+                self._day, self.daily_used, self.secondary_used = day, 0, 0
+            now = time.time()
+            sec, minute = int(now), int(now // 60)
+            s_count = self._second[1] if self._second[0] == sec else 0
+            m_count = self._minute[1] if self._minute[0] == minute else 0
+            if self.per_second and s_count >= self.per_second:
+                return "429", MSG_SECOND
+            if self.per_minute and m_count >= self.per_minute:
+                return "6", f"Exceeded the {self.per_minute} requests per minute limit"
+            if daily_kind == "daily" and self.daily is not None and self.daily_used >= self.daily:
+                self.daily_rejected += 1
+                return "7", f"Exceeded the {self.daily} requests per day limit"
+            if daily_kind == "secondary" and self.secondary_used >= self.secondary_daily:
+                return "7", f"Exceeded the {self.secondary_daily} single-ID requests per day limit"
+            self._second, self._minute = (sec, s_count + 1), (minute, m_count + 1)
+            if daily_kind == "daily":
+                self.daily_used += 1
+            elif daily_kind == "secondary":
+                self.secondary_used += 1
+            return None
+
+    def authenticate(self, request: Request, raw_query: str) -> tuple[str, str] | None:
+        headers = request.headers
+        auth_sig = headers.get("Authentication", "")
+        authorization = headers.get("Authorization")
+        stamp = headers.get("afdatetimeutc")
+        accept = headers.get("Accept")
+        if not raw_query and not auth_sig and not authorization:
+            return "1", MSG_REQUEST
+        if not auth_sig.startswith("HMAC ") or not authorization or not stamp or not accept:
+            return "-99999", MSG_HEADERS
+        creds = {k.lower(): v for k, v in parse_qsl(authorization, keep_blank_values=True)}
+        if creds.get("uencoded") != self.uencoded or creds.get("orgencoded") != self.org_encoded:
+            return "-99999", MSG_SETUP
+        expected = signature(self.secret_key, request.method, headers.get("HostIP"), accept, authorization, stamp,
+                             raw_query)
+        if not hmac.compare_digest(expected, auth_sig[5:].strip().lower()):
+            return "-99999", MSG_SIGNATURE
+        try:
+            sent = datetime.strptime(stamp.strip(), "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+        except ValueError:
+            return "-99999", MSG_EXPIRED
+        if abs((self.now() - sent).total_seconds()) > self.freshness:
+            return "-99999", MSG_EXPIRED
+        if creds.get("pencoded") != self.pencoded:
+            return "2", MSG_PASSWORD
+        return None
+
+    def handle(self, request: Request) -> Response:
+        raw_query = request.query_string.decode("latin-1")
+        failure = self.authenticate(request, raw_query)
+        if failure:
+            return self.envelope(request, *failure)
+        if request.method != "GET":
+            return self.envelope(request, "5", MSG_METHOD)
+        params = parse_qsl(raw_query, keep_blank_values=True)
+        zone_name = next((v for k, v in params if k == "zone"), None)
+        if not zone_name:
+            return self.envelope(request, "6", MSG_NO_ZONE)
+        wheres = [v for k, v in params if k == "where"]
+        orders = [v for k, v in params if k == "order"]
+        zone_name = zone_name.lower()
+        if zone_name not in self.zones and zone_name != "lastupdate":
+            return self.envelope(request, "1", MSG_REQUEST)
+        kind = None if zone_name == "lastupdate" else "daily"
+        if kind and len(wheres) == 1 and self._is_id_equality(zone_name, wheres[0]):
+            kind = "secondary"
+        refused = self._count(kind)
+        if refused:
+            return self.envelope(request, *refused, http_status=429 if refused[0] == "429" else 200)
+        if kind and self.forced_status:
+            return self.envelope(request, *self.forced_status.pop(0))
+        try:
+            page = _int_param(params, "page")
+            size = _int_param(params, "pageSize")
+            if zone_name == "lastupdate":
+                rows, message = self.query_lastupdate(wheres, orders), OK
+            else:
+                rows, message = self.query_zone(self.zones[zone_name], wheres, orders)
+        except ValueError:
+            return self.envelope(request, "1", MSG_REQUEST)
+        if page is not None and page < 1:
+            return self.envelope(request, "1", MSG_REQUEST)
+        effective = MAX_PAGE_SIZE if size is None else max(1, min(MAX_PAGE_SIZE, size))
+        if page is not None:
+            rows = rows[(page - 1) * effective: page * effective]
+        list_key = "lastupdates" if zone_name == "lastupdate" else zone_name
+        response: dict[str, Any] = {
+            "maxpageresults": effective if zone_name == "payments" else str(effective),
+            "pagenumber": str(page or 1),
+            "queryresponsetimes": {list_key: 2},
+            list_key: rows,
+            "currentpageresults": len(rows),
+        }
+        if zone_name == "payments":
+            response["generatedisplayresponsetime"] = 1
+        if len(json.dumps(response)) > self.size_cap:
+            return self.envelope(request, "8", MSG_SIZE)
+        return self.envelope(request, "0", message, response)
+
+    def _is_id_equality(self, zone: str, where: str) -> bool:
+        parts = where.split("|")
+        return len(parts) == 4 and parts[1].lower() == self.zones[zone].key and parts[2] == "="
+
+    # Queries -------------------------------------------------------------------------------------
+    def query_zone(self, zone: Zone, wheres: list[str], orders: list[str]) -> tuple[list[dict], str]:
+        message = OK
+        if not wheres:
+            kind, get = zone.fields[zone.default_field]
+            horizon = self.now() - timedelta(days=30)
+            horizon_naive = (horizon.astimezone(MELBOURNE) if not zone.default_field.endswith("utc")
+                             else horizon).replace(tzinfo=None)
+            if zone.default_field == "datepaid":
+                horizon_naive = horizon_naive.replace(hour=0, minute=0, second=0, microsecond=0)
+            test = lambda i: get(i) > horizon_naive  # noqa: E731
+            message = OK_DEFAULT
+        else:
+            test = compile_where(wheres, lambda field: zone.fields.get(field.lower()))
+        indices = [i for i in zone.data.all() if zone.data.exists(i) and test(i)]
+        for clause in reversed(orders):  # stable sorts: the first order clause wins
+            field, _, direction = clause.partition("|")
+            if field.lower() not in zone.fields:
+                raise ValueError(f"cannot order by {field}")
+            getter = zone.fields[field.lower()][1]
+            indices.sort(key=getter, reverse=direction.lower() == "desc")
+        return [zone.record(i) for i in indices], message
+
+    def query_lastupdate(self, wheres: list[str], orders: list[str]) -> list[dict]:
+        entries = self.lastupdate_entries()
+        fields: dict[str, tuple[str, Callable[[int], Any]]] = {
+            "zonename": ("str", lambda k: entries[k][2]["zonename"]),
+            "lastupdateutc": ("date", lambda k: entries[k][0].replace(tzinfo=None)),
+        }
+        test = compile_where(wheres, lambda field: fields.get(field.lower())) if wheres else (lambda k: True)
+        picked = [k for k in range(len(entries)) if test(k)]
+        for clause in reversed(orders):
+            field, _, direction = clause.partition("|")
+            if field.lower() not in fields:
+                raise ValueError(f"cannot order by {field}")
+            picked.sort(key=fields[field.lower()][1], reverse=direction.lower() == "desc")
+        return [entries[k][2] for k in picked]
+
+
+def _int_param(params: list[tuple[str, str]], name: str) -> int | None:
+    value = next((v for k, v in params if k == name), None)
+    return None if value is None or value == "" else int(value)
+
+
+def compile_where(wheres: list[str], lookup: Callable[[str], tuple[str, Callable[[int], Any]] | None]
+                  ) -> Callable[[int], bool]:
+    """``and|field|op|value`` clauses (with optional ``(`` / ``)``) -> predicate; AND binds tighter than OR."""
+    tokens: list[Any] = []
+    for where in wheres:
+        parts = where.split("|")
+        if len(parts) < 4 or parts[0].lower() not in ("and", "or"):
+            raise ValueError(f"bad where {where!r}")
+        conj, rest = parts[0].lower(), parts[1:]
+        opens = rest[0] == "("
+        if opens:
+            rest = rest[1:]
+        closes = rest[-1] == ")"
+        if closes:
+            rest = rest[:-1]
+        if len(rest) != 3:
+            raise ValueError(f"bad where {where!r}")
+        field, op, value = rest
+        spec = lookup(field)
+        if spec is None:
+            raise ValueError(f"unknown where field {field!r}")
+        if tokens:
+            tokens.append(conj)
+        if opens:
+            tokens.append("(")
+        tokens.append(_predicate(spec, op.upper(), value))
+        if closes:
+            tokens.append(")")
+    pos = 0
+
+    def parse_or() -> Callable[[int], bool]:
+        nonlocal pos
+        terms = [parse_and()]
+        while pos < len(tokens) and tokens[pos] == "or":
+            pos += 1
+            terms.append(parse_and())
+        return lambda i: any(t(i) for t in terms)
+
+    def parse_and() -> Callable[[int], bool]:
+        nonlocal pos
+        terms = [parse_atom()]
+        while pos < len(tokens) and tokens[pos] == "and":
+            pos += 1
+            terms.append(parse_atom())
+        return lambda i: all(t(i) for t in terms)
+
+    def parse_atom() -> Callable[[int], bool]:
+        nonlocal pos
+        token = tokens[pos]
+        pos += 1
+        if token == "(":
+            inner = parse_or()
+            if pos >= len(tokens) or tokens[pos] != ")":
+                raise ValueError("unbalanced parentheses in where")
+            pos += 1
+            return inner
+        if not callable(token):
+            raise ValueError("bad where sequence")
+        return token
+
+    predicate = parse_or()
+    if pos != len(tokens):
+        raise ValueError("unbalanced parentheses in where")
+    return predicate
+
+
+def _predicate(spec: tuple[str, Callable[[int], Any]], op: str, value: str) -> Callable[[int], bool]:
+    kind, get = spec
+
+    def norm(v: str) -> Any:
+        if kind == "date":
+            return _parse_when(v)
+        if kind == "bool":
+            return v.strip().lower()
+        return v
+
+    def val(i: int) -> Any:
+        got = get(i)
+        return got.lower() if kind == "bool" else got
+
+    if op in ("IN", "NOT IN"):
+        values = {norm(v) for v in value.split("*")}
+        return (lambda i: val(i) in values) if op == "IN" else (lambda i: val(i) not in values)
+    target = norm(value)
+    ops: dict[str, Callable[[Any, Any], bool]] = {
+        "=": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b, ">": lambda a, b: a > b,
+    }
+    if op not in ops:
+        raise ValueError(f"unknown operator {op!r}")
+    compare = ops[op]
+    return lambda i: compare(val(i), target)
+
+
+def to_xml(body: dict[str, Any]) -> str:
+    root = ET.Element("imsapi")
+
+    def add(parent: ET.Element, key: str, value: Any) -> None:
+        if isinstance(value, list):
+            holder = ET.SubElement(parent, key)
+            for item in value:
+                add(holder, key[:-1] if key.endswith("s") else key, item)
+        elif isinstance(value, dict):
+            node = ET.SubElement(parent, key)
+            for k, v in value.items():
+                add(node, k, v)
+        else:
+            ET.SubElement(parent, key).text = str(value)
+
+    for k, v in body.items():
+        add(root, k, v)
+    return ET.tostring(root, encoding="unicode")
+
+
+def _http_date(dt: datetime) -> str:
+    from email.utils import format_datetime
+
+    return format_datetime(dt.astimezone(timezone.utc).replace(microsecond=0), usegmt=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="AroFlo zone API simulator")
+    parser.add_argument("--port", type=int, default=8102)
+    parser.add_argument("--users", type=int, default=300)
+    parser.add_argument("--suppliers", type=int, default=200)
+    parser.add_argument("--payments", type=int, default=600)
+    parser.add_argument("--daily", type=int, default=2000, help="daily request budget")
+    args = parser.parse_args()
+    app = AroFloSim(args.users, args.suppliers, args.payments, daily=args.daily)
+    print(f"demo credentials: secret_key={app.secret_key} uencoded={app.uencoded} pencoded={app.pencoded} "
+          f"org_encoded={app.org_encoded}", flush=True)
+    serve_forever(app, args.port, f"AroFlo simulator ({args.users} users, {args.suppliers} suppliers, "
+                                  f"{args.payments} payments, {args.daily} requests a day)")
+
+
+if __name__ == "__main__":
+    main()
