@@ -53,7 +53,9 @@ def test_setup_tests_pass_and_fail_clearly(name, tmp_path):
         code, out = setup_test(conn, good)
         assert code == 0 and "All tests passed" in out, out[-2000:]
         code, out = setup_test(conn, {**good, **kit.extra["wrong_credentials"]})
-        assert code != 0 and "credentials were refused" in out, out[-2000:]
+        reason = [line for line in out.splitlines() if "check_" in line and "PASSED" not in line and "]:" in line]
+        assert code != 0 and reason, out[-2000:]
+        assert "credentials" in reason[-1] and any(w in reason[-1] for w in ("refused", "rejected", "check")), reason
         for secret in kit.extra["wrong_credentials"].values():
             assert secret not in out
         deny = kit.extra.get("deny_permission")

@@ -116,10 +116,15 @@ def scenario(kit: Kit, name: str, size: int, kills: int, workdir: Path, seed: in
             config.update(kit.extra.get("token_config", {}))
             sim.scheduler.after(sim.count + 4, lambda: expire(sim))
         if name == "table failing then recovering":
-            table, path = next(iter(kit.extra["paths"].items()))
-            sim.faults.failing_paths[path] = 500
+            fail = kit.extra.get("fail")
+            if fail is None:
+                table, path = next(iter(kit.extra["paths"].items()))
+                fail = {"table": table, "on": lambda s: s.faults.failing_paths.update({path: 500}),
+                        "off": lambda s: s.faults.failing_paths.clear()}
+            table = fail["table"]
+            fail["on"](sim)
             failed = _run(conn, {**config, **kit.extra.get("fail_config", {})}, cell, expect_ok=False)
-            sim.faults.failing_paths.clear()
+            fail["off"](sim)
             cell.note = f"{table} failed with HTTP 500 in the first sync" if failed else cell.note
             cell.ok = failed and _run(conn, config, cell)
             return _measure(kit, sim, conn, cell)

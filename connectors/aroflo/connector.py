@@ -50,6 +50,7 @@ from synckit import (
     parse,
     records,
     redact,
+    setup,
     sync_tables,
 )
 from synckit.auth import AuthBase  # requests' AuthBase; importing requests here would send pipreqs to PyPI
@@ -725,16 +726,33 @@ def run(cfg: dict[str, Any], state: dict[str, Any], sink: Any, api: Api | None =
     return sync_tables(tables, state, sink, stats=api.stats)
 
 
-def update(configuration: dict[str, Any], state: dict[str, Any]) -> None:
+def probe(spec: ZoneSpec) -> Callable[[dict[str, Any]], None]:
+    """A one-record read of a zone: proves the signature, the credentials and the read permission."""
+    def read(cfg: dict[str, Any]) -> None:
+        Api(cfg).page(spec.table, query_string(spec.table, [spec.scan_where(cfg, datetime.now(timezone.utc))],
+                                               page=1, page_size=1))
+    return read
+
+
+def connect(cfg: dict[str, Any]) -> None:
+    Api(cfg).probe()
+
+
+def configuration_form() -> Any:
+    return setup.form(SPEC, setup.checks(settings, {z.table: probe(z) for z in ZONES}, connect=connect))
+
+
+def update(configuration: dict[str, Any], state: dict[str, Any], sink: Any = None) -> None:
+    """The SDK calls this with (configuration, state); tests and benchmarks pass an in-memory sink."""
     cfg = settings(configuration)
     try:
-        run(cfg, state, FivetranSink())
+        run(cfg, state, sink or FivetranSink())
     except SyncError as exc:
         log.severe(str(exc))
         raise
 
 
-connector = Connector(update=update, schema=schema)
+connector = Connector(update=update, schema=schema, configuration_form=configuration_form)
 
 if __name__ == "__main__":
     connector.debug()
