@@ -38,6 +38,9 @@ class TableResult:
     rows: int = 0
     pages: int = 0
     seconds: float = 0.0
+    requests: int = 0
+    retries: int = 0
+    waited: float = 0.0
     cursor: str | None = None
     status: str = "ok"  # ok | failed | paused
     error: str | None = None
@@ -121,9 +124,22 @@ def sync_table(
     *,
     start: datetime | None = None,
     clock: Callable[[], datetime] | None = None,
+    stats: Any = None,
 ) -> TableResult:
     """Sync one table; raises on any failure after checkpointing what was delivered."""
     began = time.monotonic()
+    base = stats.as_dict() if stats is not None else None
+
+    def traffic(result: TableResult) -> str:
+        if base is None:
+            return ""
+        now_stats = stats.as_dict()
+        result.requests = int(now_stats["requests"] - base["requests"])
+        result.retries = int(now_stats["retries"] - base["retries"])
+        result.waited = now_stats["wait_seconds"] - base["wait_seconds"]
+        return (f", {result.requests} requests, {result.retries} retries, "
+                f"{int(now_stats['rate_limited'] - base['rate_limited'])} 429s, {result.waited:.1f}s waiting")
+
     entry = table_state(state, table.name)
     local_now = (clock or _utcnow)()
     run = entry.get("run")
@@ -157,14 +173,14 @@ def sync_table(
         sink.checkpoint(state)
         if time.monotonic() - last_report >= PROGRESS_EVERY_SECONDS:
             last_report = time.monotonic()
-            log.info(f"[{table.name}] progress: {result.rows} rows in {result.pages} pages")
+            log.info(f"[{table.name}] progress: {result.rows} rows in {result.pages} pages{traffic(result)}")
     finish_run(entry)
     sink.checkpoint(state)
     result.cursor = entry.get("cursor")
     result.seconds = time.monotonic() - began
     log.info(
-        f"[{table.name}] done: {result.rows} rows in {result.pages} pages, {result.seconds:.1f}s, "
-        f"cursor now {result.cursor}"
+        f"[{table.name}] done: {result.rows} rows in {result.pages} pages, {result.seconds:.1f}s"
+        f"{traffic(result)}, cursor now {result.cursor}"
     )
     return result
 
@@ -199,7 +215,7 @@ def sync_tables(
     tables = list(tables)
     for index, table in enumerate(tables):
         try:
-            result.tables.append(sync_table(table, state, sink, start=start, clock=clock))
+            result.tables.append(sync_table(table, state, sink, start=start, clock=clock, stats=stats))
         except BudgetExhausted as exc:
             sink.checkpoint(state)
             paused = [t.name for t in tables[index:]]
@@ -219,8 +235,8 @@ def sync_tables(
 
 
 def _summary(result: SyncResult, stats: Any) -> None:
-    lines = [f"  {t.table:<20} {t.status:<7} rows={t.rows:<8} pages={t.pages:<6} {t.seconds:.1f}s"
-             for t in result.tables]
+    lines = [f"  {t.table:<20} {t.status:<7} rows={t.rows:<8} pages={t.pages:<6} requests={t.requests:<6} "
+             f"retries={t.retries:<4} waited={t.waited:.1f}s {t.seconds:.1f}s" for t in result.tables]
     extra = ""
     if stats is not None:
         s = stats.as_dict()
