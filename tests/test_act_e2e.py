@@ -85,7 +85,8 @@ def test_first_sync_edits_between_and_during_with_ties_wider_than_a_page(tmp_pat
 
 def test_envelope_token_expiry_and_no_secret_in_verbose_output(tmp_path):
     everything = ("contacts", "companies", "opportunities", "activities", "products", "activity_types")
-    sim = ActSim(20, 6, 6, 6, 6, tie=4, envelope=everything, token_lifetime=2)
+    # 100 ms per request keeps the sync longer than the 4-second token, so it must be renewed on the way.
+    sim = ActSim(20, 6, 6, 6, 6, tie=4, envelope=everything, token_lifetime=4, latency=0.1)
     with Server(sim) as server:
         conn = ConnectorDir("act", tmp_path)
         sim.scheduler.after(8, sim.revoke_tokens)  # the server forgets the token mid-sync: 401, re-acquire
