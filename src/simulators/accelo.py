@@ -1,0 +1,579 @@
+"""Simulator of the Accelo API v0 (see the API notes, section 9 "Simulator decisions").
+
+- ``POST /oauth2/v0/token``: client credentials by HTTP Basic or in the form body, ``scope`` (default
+  ``read(all)``), optional ``expires_in``; answers ``token_type: "Bearer"`` and a *string* ``expires_in``.
+  Tokens expire; OAuth-shaped errors; more than 100 failed authentications from one IP within 5 minutes
+  lock it out (401 ``too_many_failed_logins``, ``Retry-After: 300``, each attempt restarts the timer).
+- ``GET /api/v0/{companies,invoices,payments,prospects,jobs,staff}``, ``/{id}``, ``/count`` and
+  ``/tokeninfo``, in the ``{"meta":{...},"response":...}`` envelope with every value a string and dates
+  as unix-epoch strings. ``_page`` (0-based, overrides ``_offset``), ``_limit`` (default 10, clamped to
+  100), ``_fields`` (unknown names omitted, ``_ALL``), ``_filters``: ``<date>_after/_before(unix)``
+  (strict) on the documented date filters only, ``order_by_asc/desc(field)`` (ties by ascending id),
+  basic ``id(...)``/``standing(...)`` (and ``_not``); any other clause or a date filter the resource
+  lacks answers 400 ``invalid_request``. Unknown top-level parameters (``_order_by``) are ignored.
+- A fixed window of ``budget`` requests per ``window`` seconds per deployment (5,000 per hour by default)
+  starting at the first counted request, ``X-RateLimit-*`` on every ``/api`` response, 429
+  ``too_many_requests`` without ``Retry-After``; ``/oauth2`` calls are not counted.
+- ``_suppress_http_status``/``_suppress_message``/``_suppress_meta``, POST with a JSON body carrying
+  ``_method``, ``_fields`` and ``_filters``; ``.xml``/``.yaml`` output answers 400.
+
+Test hooks: ``edit``/``insert`` (payments' edits keep ``date_created``, as in Accelo), ``expire_tokens``,
+the harness's scheduler, faults and latency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from urllib.parse import unquote
+
+from werkzeug.wrappers import Request, Response
+
+from .harness import Dataset, Faults, SimApp, json_response, serve_forever, stable_random
+
+MORE_INFO = "https://api.accelo.com/docs/#status-codes"
+RESOURCES = ("companies", "invoices", "payments", "prospects", "jobs", "staff")
+# Filter name -> record field, per resource (the API's own spellings, typos included).
+DATE_FILTERS: dict[str, dict[str, str]] = {
+    "companies": {"date_created": "date_created", "date_modified": "date_modified"},
+    "invoices": {"date_raised": "date_raised", "date_due": "date_due", "date_modified": "date_modified"},
+    "payments": {"date_created": "date_created"},
+    "prospects": {"date_created": "date_created", "dated_actioned": "date_actioned", "date_due": "date_due",
+                  "date_modified": "date_modified"},
+    "jobs": {"dated_created": "date_created", "date_modified": "date_modified", "date_started": "date_started",
+             "date_commenced": "date_commenced", "date_due": "date_due", "date_completed": "date_completed"},
+    "staff": {},
+}
+# The field each resource's Dataset time stands for (edits move it, except for payments).
+TIME_FIELD = {"companies": "date_modified", "invoices": "date_modified", "payments": "date_created",
+              "prospects": "date_modified", "jobs": "date_modified", "staff": None}
+DEFAULT_FIELDS = {
+    "companies": ("id", "name"), "invoices": ("id", "subject"), "payments": ("id", "amount"),
+    "prospects": ("id", "title"), "jobs": ("id", "title"), "staff": ("id", "firstname", "surname"),
+}
+WORDS = ["Planet", "Express", "Momcorp", "Slurm", "Nibbler", "Zapp", "Kif", "Leela", "Bender", "Hermes", "Amy",
+         "Zoidberg", "Ørsted", "Café"]
+FIRST = ["Philip", "Turanga", "Hubert", "Hermes", "Amy", "John", "Zapp", "Scruffy", "Linda", "Morbo"]
+LAST = ["Fry", "Leela", "Farnsworth", "Conrad", "Wong", "Zoidberg", "Brannigan", "O'Malley", "van Schoonhoven"]
+LOCKOUT_FAILURES = 100
+LOCKOUT_SECONDS = 300
+CLAUSE = re.compile(r"^([A-Za-z_]+)\((.*)\)$", re.S)
+
+
+def epoch(dt: datetime | None) -> str | None:
+    return None if dt is None else str(int(dt.timestamp()))
+
+
+def split_top(text: str) -> list[str]:
+    """Split on commas outside parentheses: ``a(1,2),b(3)`` -> ``["a(1,2)", "b(3)"]``."""
+    out, depth, cur = [], 0, []
+    for ch in text:
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        if ch == "," and depth == 0:
+            out.append("".join(cur).strip())
+            cur = []
+        else:
+            cur.append(ch)
+    if "".join(cur).strip():
+        out.append("".join(cur).strip())
+    return out
+
+
+class BadRequest(Exception):
+    def __init__(self, message: str, status: int = 400, code: str = "invalid_request"):
+        super().__init__(message)
+        self.status, self.code = status, code
+
+
+class DeploymentBudget:
+    """One fixed window of ``limit`` requests per ``period`` seconds, starting at the first counted request.
+
+    Same interface as the harness's ``Windows``; it starts at the first request (not at a wall-clock
+    multiple of the period) so tests with small budgets behave the same at any time of day."""
+
+    def __init__(self, limit: int, period: float, clock: Callable[[], float] = time.time):
+        self.limits = [(limit, period)]
+        self.limit, self.period, self._clock = limit, period, clock
+        self.start: float | None = None
+        self.used = 0
+        self.rejected = 0
+        self._lock = threading.Lock()
+
+    def hit(self, count: bool = True) -> tuple[bool, dict[str, str], float]:
+        with self._lock:
+            now = self._clock()
+            if self.start is None or now >= self.start + self.period:
+                self.start, self.used = now, 0
+            allowed = self.used < self.limit
+            if allowed and count:
+                self.used += 1
+            if not allowed:
+                self.rejected += 1
+            reset = self.start + self.period
+            headers = {"X-RateLimit-Limit": str(self.limit), "X-RateLimit-Remaining": str(self.limit - self.used),
+                       "X-RateLimit-Reset": str(int(reset + 0.999))}
+            return allowed, headers, (0.0 if allowed else reset - now)
+
+
+class AcceloSim(SimApp):
+    def __init__(self, sizes: dict[str, int] | None = None, *, tie: int = 1, seed: int = 5,
+                 clients: dict[str, str] | None = None, deployment: str = "planet-express",
+                 budget: int = 5000, window: float = 3600.0, token_lifetime: int = 2592000,
+                 faults: Faults | None = None, latency: float = 0.0):
+        super().__init__(faults=faults, latency=latency)
+        self.windows = DeploymentBudget(budget, window)  # type: ignore[assignment]
+        sizes = {**{name: 50 for name in RESOURCES}, **dict(sizes or {})}
+        self.data = {name: Dataset(sizes[name], tie=tie, seed=seed + k, step=timedelta(minutes=7))
+                     for k, name in enumerate(RESOURCES)}
+        self.clients = clients if clients is not None else {"demo@planet-express.accelo.com": "demo-secret"}
+        self.deployment = deployment
+        self.token_lifetime = token_lifetime
+        self.tokens: dict[str, tuple[float, str]] = {}  # token -> (expires at, scope)
+        self.tokens_issued = 0
+        self._created: dict[tuple[str, int], datetime] = {}  # creation time of inserted records
+        self._payment_versions: dict[int, int] = {}  # payments: edits that keep date_created
+        self._cache: dict[tuple, dict[str, str | None]] = {}  # records are deterministic: generate once
+        self._failures: dict[str, list[float]] = {}
+        self._locked_until: dict[str, float] = {}
+        self._auth_lock = threading.Lock()
+
+    # Records ------------------------------------------------------------------------------------
+    def edit(self, resource: str, i: int) -> None:
+        if resource == "payments":
+            with self._auth_lock:
+                self._payment_versions[i] = self._payment_versions.get(i, 0) + 1
+        else:
+            self.data[resource].edit(i)
+
+    def edit_random(self, resource: str, count: int, rng: Any) -> list[int]:
+        picks = [rng.randrange(self.data[resource].size) for _ in range(count)]
+        for i in picks:
+            self.edit(resource, i)
+        return picks
+
+    def insert(self, resource: str) -> int:
+        i = self.data[resource].insert()
+        self._created[(resource, i)] = self.data[resource].time(i)
+        return i
+
+    def created(self, resource: str, i: int) -> datetime:
+        ds = self.data[resource]
+        if i >= ds.n:
+            return self._created.get((resource, i), ds.time(i))
+        return ds.base_time(i) - timedelta(days=30)
+
+    def record(self, resource: str, i: int) -> dict[str, str | None]:
+        """Record ``i`` with every field (all strings or null), as ``_fields=_ALL`` returns it."""
+        ds = self.data[resource]
+        version = self._payment_versions.get(i, 0) if resource == "payments" else ds.version(i)
+        key = (resource, i, version, ds.time(i))
+        cached = self._cache.get(key)
+        if cached is None:
+            if len(self._cache) > 500_000:
+                self._cache.clear()
+            cached = self._cache[key] = self._generate(resource, i, version)
+        return cached
+
+    def _generate(self, resource: str, i: int, version: int) -> dict[str, str | None]:
+        ds = self.data[resource]
+        rng = stable_random(ds.seed, i, version)
+        rid = str(i + 1)
+        modified = ds.time(i)
+        created = self.created(resource, i)
+
+        def later(dt: datetime, hours: int) -> str:
+            return epoch(dt + timedelta(seconds=rng.randrange(0, hours * 3600)))
+
+        def flag() -> str:
+            return rng.choice(["0", "1"])
+
+        def ref() -> str:
+            return str(rng.randrange(1, 400))
+
+        def money(lo: float, hi: float) -> str:
+            return f"{rng.uniform(lo, hi):.2f}"
+
+        if resource == "companies":
+            name = f"{rng.choice(WORDS)} {rng.choice(WORDS)} {rid}"
+            return {"id": rid, "name": name, "date_created": epoch(created), "date_modified": epoch(modified),
+                    "date_last_interacted": later(modified, 48) if rng.random() > 0.2 else None,
+                    "phone": str(rng.randrange(10**9, 10**10)), "fax": None if rng.random() < 0.7 else
+                    str(rng.randrange(10**9, 10**10)), "website": f"www.{name.split()[0].lower()}{rid}.example",
+                    "comments": rng.choice(["", "Key account", "Prefers email, not \"phone\"", "Ünïcode ✓"]),
+                    "standing": rng.choice(["active", "inactive", "prospect"]), "status": str(rng.randrange(1, 6)),
+                    "postal_address": ref(), "default_affiliation": ref(), "staff_bookmarked": flag()}
+        if resource == "invoices":
+            amount = rng.uniform(10, 9000)
+            tax = amount / 10
+            return {"id": rid, "subject": f"Invoice for {rng.choice(WORDS)}", "amount": f"{amount:.2f}",
+                    "tax": f"{tax:.2f}", "outstanding": f"{rng.choice([0, amount + tax]):.2f}",
+                    "date_raised": epoch(created), "date_due": epoch(created + timedelta(days=14)),
+                    "date_modified": epoch(modified), "currency_id": "0", "owner_id": ref(), "modified_by": ref(),
+                    "creator_id": ref(), "created_by": ref(), "contact": ref(), "affiliation_id": ref(),
+                    "affiliation": ref(), "notes": rng.choice(["", "Net 14", "Paid by card"]),
+                    "invoice_number": None if rng.random() < 0.3 else f"INV-{rid}"}
+        if resource == "payments":
+            return {"id": rid, "receipt_id": ref(), "amount": money(1, 5000), "currency_id": "0",
+                    "method_id": str(rng.randrange(1, 4)), "against_id": ref(), "against_type": "account_invoice",
+                    "date_created": epoch(ds.time(i)), "created_by_staff_id": ref(),
+                    "direction": rng.choice(["credit", "debit"]), "payment_currency": "0",
+                    "payment_method": str(rng.randrange(1, 4)), "payment_receipt": ref()}
+        if resource == "prospects":
+            value = rng.uniform(100, 50000)
+            return {"id": rid, "title": f"{rng.choice(WORDS)} deal", "date_created": epoch(created),
+                    "date_actioned": later(created, 72), "date_due": later(created, 24 * 60),
+                    "date_last_interacted": later(modified, 24), "date_modified": epoch(modified),
+                    "value": f"{value:.2f}", "success": rng.choice(["yes", "no"]),
+                    "progress": f"{rng.random():.4f}", "weighting": str(rng.randrange(1, 6)),
+                    "value_weighted": f"{value / 4:.2f}", "status": str(rng.randrange(1, 5)),
+                    "standing": rng.choice(["active", "inactive"]), "type": str(rng.randrange(1, 4)),
+                    "manager": ref(), "contact": ref(), "affiliation": ref(),
+                    "prospect_probability": str(rng.randrange(0, 101)), "comments": rng.choice(["", "Hot lead"]),
+                    "staff_bookmarked": flag()}
+        if resource == "jobs":
+            company = ref()
+            return {"id": rid, "title": f"{rng.choice(WORDS)} project", "date_created": epoch(created),
+                    "date_modified": epoch(modified), "date_started": later(created, 48),
+                    "date_due": later(created, 24 * 30), "date_commenced": later(created, 24),
+                    "date_completed": later(modified, 24) if rng.random() < 0.3 else None,
+                    "date_last_interacted": later(modified, 24), "status": str(rng.randrange(1, 7)),
+                    "standing": rng.choice(["active", "paused", "complete"]), "type": str(rng.randrange(1, 5)),
+                    "job_type": str(rng.randrange(1, 5)), "against": f"companies/{company}",
+                    "against_id": company, "against_type": "company", "company": company, "manager": ref(),
+                    "modified_by": ref(), "rate": ref(), "rate_charged": money(50, 250), "paused": flag(),
+                    "affiliation": ref(), "custom_id": f"JOB#{rid}", "staff_bookmarked": flag()}
+        first, last = rng.choice(FIRST), rng.choice(LAST)
+        return {"id": rid, "firstname": first, "surname": last, "standing": rng.choice(["active", "inactive"]),
+                "financial_level": rng.choice(["all", "none", "own"]), "title": rng.choice(["Mr", "Ms", "Dr", ""]),
+                "email": f"{first.lower()}.{rid}@planet-express.example", "mobile": f"0400 {rng.randrange(10**5):06d}",
+                "phone": f"03 9000 {rng.randrange(10**4):04d}", "fax": None, "position": rng.choice(["Pilot", "Dev"]),
+                "username": f"{first.lower()}{rid}", "timezone": "Australia/Melbourne"}
+
+    def truth(self, resource: str) -> dict[int, dict[str, str | None]]:
+        ds = self.data[resource]
+        return {i + 1: self.record(resource, i) for i in ds.all() if ds.exists(i)}
+
+    # Authentication ------------------------------------------------------------------------------
+    def expire_tokens(self) -> None:
+        """Every token issued so far stops working (as if its lifetime ran out)."""
+        with self._auth_lock:
+            self.tokens = {t: (0.0, scope) for t, (_, scope) in self.tokens.items()}
+
+    def _locked(self, ip: str) -> Response | None:
+        with self._auth_lock:
+            now = time.time()
+            if self._locked_until.get(ip, 0) > now:
+                self._locked_until[ip] = now + LOCKOUT_SECONDS  # every attempt restarts the timer
+                body = {"meta": {"status": "too_many_failed_logins", "message": "Too many failed logins; use "
+                                 "the 'Retry-After' header to know when to try again", "more_info": MORE_INFO},
+                        "response": None}
+                return json_response(body, 401, {"Retry-After": str(LOCKOUT_SECONDS)})
+        return None
+
+    def _failed(self, ip: str) -> None:
+        with self._auth_lock:
+            now = time.time()
+            recent = [t for t in self._failures.get(ip, []) if t > now - LOCKOUT_SECONDS] + [now]
+            self._failures[ip] = recent
+            if len(recent) > LOCKOUT_FAILURES:
+                self._locked_until[ip] = now + LOCKOUT_SECONDS
+
+    def exempt(self, request: Request) -> bool:
+        return request.path.startswith("/oauth2/")  # not counted against the hourly budget
+
+    def token_endpoint(self, request: Request) -> Response:
+        ip = request.remote_addr or "?"
+        locked = self._locked(ip)
+        if locked:
+            return locked
+
+        def oauth_error(code: str, description: str, status: int) -> Response:
+            if status == 401:
+                self._failed(ip)
+            return json_response({"error": code, "error_description": description}, status)
+
+        if request.method != "POST":
+            return oauth_error("invalid_request", "The token endpoint accepts POST only.", 400)
+        form = request.form
+        client_id, client_secret = form.get("client_id"), form.get("client_secret")
+        header = request.headers.get("Authorization", "")
+        if header.lower().startswith("basic "):
+            try:
+                client_id, _, client_secret = base64.b64decode(header[6:].strip()).decode().partition(":")
+            except (ValueError, UnicodeDecodeError):
+                return oauth_error("invalid_client", "Malformed Basic credentials.", 401)
+        if not client_id or client_id not in self.clients or self.clients[client_id] != client_secret:
+            return oauth_error("invalid_client", "Client authentication failed.", 401)
+        if form.get("grant_type") != "client_credentials":
+            return oauth_error("unsupported_grant_type", "Service applications use grant_type=client_credentials.",
+                               400)
+        scope = form.get("scope") or "read(all)"
+        if not re.fullmatch(r"(read|write)\((all|[a-z_]+(,[a-z_]+)*)\)(,(read|write)\((all|[a-z_]+(,[a-z_]+)*)\))*",
+                            scope):
+            return oauth_error("invalid_scope", f"Unknown scope {scope!r}.", 400)
+        lifetime = self.token_lifetime
+        if form.get("expires_in"):
+            try:
+                lifetime = int(form["expires_in"])
+            except ValueError:
+                return oauth_error("invalid_request", "expires_in must be a number of seconds.", 400)
+        token = secrets.token_urlsafe(18)
+        with self._auth_lock:
+            self.tokens[token] = (time.time() + lifetime, scope)
+            self.tokens_issued += 1
+        return json_response({"access_token": token, "token_type": "Bearer", "expires_in": str(lifetime),
+                              "deployment": self.deployment, "deployment_name": self.deployment.title(),
+                              "deployment_uri": f"https://{self.deployment}.accelo.com", "account_id": "1",
+                              "account_details": {"user_access": "", "locale": "en-AU"}})
+
+    def _scope(self, request: Request) -> str:
+        header = request.headers.get("Authorization", "")
+        query = request.args.get("_bearer_token")
+        if header and query:
+            raise BadRequest("Send the token in the Authorization header or in _bearer_token, not both.")
+        token = header[7:].strip() if header.lower().startswith("bearer ") else query
+        with self._auth_lock:
+            entry = self.tokens.get(token or "")
+        if entry is None or entry[0] <= time.time():
+            self._failed(request.remote_addr or "?")
+            raise BadRequest("The access token is missing, invalid or expired.", 401, "invalid_client")
+        return entry[1]
+
+    # HTTP ---------------------------------------------------------------------------------------
+    def envelope(self, request: Request, response: Any, status: int = 200, code: str = "ok",
+                 message: str = "Everything executed as expected.") -> Response:
+        meta: dict[str, Any] = {"status": code, "message": message, "more_info": MORE_INFO}
+        args = request.args
+        if args.get("_suppress_message") in ("yes", "1", "true"):
+            meta = {"status": code}
+        body: dict[str, Any] = {"meta": meta, "response": response}
+        if args.get("_suppress_http_status") in ("yes", "1", "true"):
+            meta["response_code"] = str(status)
+            status = 200
+        if args.get("_suppress_meta") in ("yes", "1", "true") and status == 200 and code == "ok":
+            body.pop("meta")
+        return json_response(body, status)
+
+    def rate_limited(self, request: Request, headers: dict[str, str], wait: float) -> Response:
+        body = {"meta": {"status": "too_many_requests", "message": f"Rate limit exceeded for {self.deployment}"
+                         ".api.accelo.com", "more_info": "api.accelo.com/docs/#rate-limiting"}, "response": None}
+        return json_response(body, 429, headers)  # no Retry-After: Accelo documents it only for lockouts
+
+    def error_body(self, status: int) -> Response:
+        return json_response({"meta": {"status": "server_error", "message": f"Internal error ({status})",
+                                       "more_info": MORE_INFO}, "response": None}, status)
+
+    def handle(self, request: Request) -> Response:
+        path = request.path
+        if path.startswith("/oauth2/v0/"):
+            if path.rstrip("/") == "/oauth2/v0/token":
+                return self.token_endpoint(request)
+            return Response("<html><body><h1>404 Not Found</h1></body></html>", 404, content_type="text/html")
+        if not path.startswith("/api/"):
+            return Response("<html><body><h1>404 Not Found</h1></body></html>", 404, content_type="text/html")
+        try:
+            locked = self._locked(request.remote_addr or "?")
+            if locked:
+                return locked
+            scope = self._scope(request)
+            return self.api(request, path, scope)
+        except BadRequest as exc:
+            return self.envelope(request, None, exc.status, exc.code, str(exc))
+
+    def api(self, request: Request, path: str, scope: str) -> Response:
+        parts = [p for p in path.split("/") if p][1:]  # drop "api"
+        if not parts or parts[0] != "v0":
+            raise BadRequest("Unknown API version; use /api/v0.")
+        parts = parts[1:]
+        wanted = request.headers.get("Accept-Type", "").lower()
+        if (parts and re.search(r"\.(xml|yaml)$", parts[-1])) or "xml" in wanted or "yaml" in wanted:
+            raise BadRequest("Only JSON output is available from this simulator.")
+        params: dict[str, Any] = dict(request.args)
+        if request.method == "POST":
+            body = request.get_json(silent=True)
+            if not isinstance(body, dict) or str(body.get("_method", "")).upper() != "GET":
+                raise BadRequest("Writes are not simulated; POST a JSON body with \"_method\":\"GET\" to read.")
+            for key in ("_fields", "_filters", "_limit", "_page", "_offset"):
+                if key in body:
+                    params[key] = body[key]
+        elif request.method != "GET":
+            raise BadRequest("Only GET (or POST with _method=GET) is simulated.")
+        if parts == ["tokeninfo"]:
+            return self.envelope(request, {"deployment": self.deployment, "scope": scope})
+        if not parts or parts[0] not in RESOURCES or len(parts) > 2:
+            raise BadRequest(f"Unknown resource {'/'.join(parts) or '(none)'}.")
+        resource = parts[0]
+        if not self._allowed(scope, resource):
+            raise BadRequest(f"The token's scope does not allow reading {resource}.", 403, "invalid_permission")
+        clauses = self.parse_filters(resource, params.get("_filters"))
+        if len(parts) == 2 and parts[1] == "count":
+            return self.envelope(request, {"count": str(len(self.select(resource, clauses, None)))})
+        fields = self.parse_fields(resource, params.get("_fields"))
+        if len(parts) == 2:
+            try:
+                i = int(parts[1]) - 1
+            except ValueError:
+                raise BadRequest(f"Unknown {resource} id {parts[1]!r}.") from None
+            if not self.data[resource].exists(i):
+                raise BadRequest(f"No {resource} with id {parts[1]}.")
+            return self.envelope(request, self.project(self.record(resource, i), fields))
+        limit = self._int(params, "_limit", 10, 1)
+        limit = min(limit, 100)  # clamped without notice
+        offset = self._int(params, "_offset", 0, 0)
+        if "_page" in params:
+            offset = self._int(params, "_page", 0, 0) * limit
+        rows = self.select(resource, clauses, (offset, limit))
+        return self.envelope(request, [self.project(r, fields) for r in rows])
+
+    @staticmethod
+    def _allowed(scope: str, resource: str) -> bool:
+        for _kind, names in re.findall(r"(read|write)\(([^)]*)\)", scope):
+            if names == "all" or resource in names.split(","):
+                return True
+        return False
+
+    @staticmethod
+    def _int(params: dict[str, Any], key: str, default: int, minimum: int) -> int:
+        raw = params.get(key)
+        if raw is None or raw == "":
+            return default
+        try:
+            value = int(str(raw))
+        except ValueError:
+            raise BadRequest(f"{key} must be an integer.") from None
+        if value < minimum:
+            raise BadRequest(f"{key} must be at least {minimum}.")
+        return value
+
+    def parse_fields(self, resource: str, raw: Any) -> tuple[str, ...] | None:
+        """None: every field (``_ALL``); else the default fields plus the names asked for."""
+        if isinstance(raw, list):
+            raw = ",".join(map(str, raw))
+        names = [re.sub(r"\(.*\)$", "", f).strip() for f in split_top(str(raw or ""))]
+        if "_ALL" in names:
+            return None
+        return tuple(dict.fromkeys([*DEFAULT_FIELDS[resource], *names]))
+
+    @staticmethod
+    def project(record: dict[str, Any], fields: tuple[str, ...] | None) -> dict[str, Any]:
+        if fields is None:
+            return record
+        return {f: record[f] for f in fields if f in record}  # unknown names are silently omitted
+
+    def parse_filters(self, resource: str, raw: Any) -> dict[str, tuple[str, list[str]]]:
+        """``_filters`` -> {clause name: (kind, args)}; a repeated clause keeps the last one."""
+        if isinstance(raw, dict):  # JSON body form: {"date_created_after": [1498175480]}
+            items = [(str(k), [str(v) for v in (vs if isinstance(vs, list) else [vs])]) for k, vs in raw.items()]
+        else:
+            items = []
+            for clause in split_top(unquote(str(raw or ""))):
+                m = CLAUSE.match(clause)
+                if not m:
+                    raise BadRequest(f"Malformed filter {clause!r}.")
+                items.append((m.group(1), [a.strip() for a in m.group(2).split(",") if a.strip()]))
+        out: dict[str, tuple[str, list[str]]] = {}
+        sample = self.record(resource, 0) if self.data[resource].size else {}
+        for name, args in items:
+            m = re.fullmatch(r"(.+)_(after|before)", name)
+            if name in ("order_by_asc", "order_by_desc"):
+                if len(args) != 1 or args[0] not in sample:
+                    raise BadRequest(f"Cannot order {resource} by {','.join(args)!r}.")
+                out["order"] = ("asc" if name.endswith("asc") else "desc", args)
+            elif m and m.group(1) in DATE_FILTERS[resource]:
+                if len(args) != 1 or not re.fullmatch(r"-?\d+", args[0]):
+                    raise BadRequest(f"Filter {name} takes one unix timestamp.")
+                out[name] = (m.group(2), [DATE_FILTERS[resource][m.group(1)], args[0]])
+            elif re.fullmatch(r"(id|standing)(_not)?", name) and name.split("_")[0] in sample:
+                out[name] = ("not" if name.endswith("_not") else "in", [name.split("_")[0], *args])
+            elif resource == "staff" and re.fullmatch(r"id_(greater|less)_than(_or_equal)?", name):
+                if len(args) != 1 or not args[0].isdigit():
+                    raise BadRequest(f"Filter {name} takes one number.")
+                out[name] = (name[3:], ["id", args[0]])
+            else:
+                raise BadRequest(f"Filter {name!r} is not supported on {resource}.")
+        return out
+
+    def select(self, resource: str, clauses: dict[str, tuple[str, list[str]]],
+               window: tuple[int, int] | None) -> list[dict[str, Any]]:
+        """Matching records in order; ``window`` = (offset, limit), or None for all of them."""
+        ds = self.data[resource]
+        time_field = TIME_FIELD[resource]
+        order = clauses.get("order", ("asc", ["id"]))
+        rest = [c for k, c in clauses.items() if k != "order"]
+        # Fast path for the common incremental read: one "> t" on the dataset's own time, in id order.
+        if order == ("asc", ["id"]) and all(kind == "after" and args[0] == time_field for kind, args in rest) \
+                and len(rest) <= 1:
+            since = None
+            if rest:
+                since = datetime.fromtimestamp(int(rest[0][1][1]) + 1, tz=timezone.utc)
+            offset, limit = window or (0, 10**9)
+            return [self.record(resource, i) for i in ds.by_id(since, offset, limit)]
+        rows = [r for r in (self.record(resource, i) for i in ds.all() if ds.exists(i)) if _matches(r, rest)]
+        key_field = order[1][0]
+
+        def key(r: dict[str, Any]) -> tuple:
+            value = r.get(key_field)
+            try:
+                v: Any = (0, float(value)) if value is not None else (-1, 0.0)
+            except ValueError:
+                v = (1, value)
+            return v
+
+        rows.sort(key=lambda r: int(r["id"]))
+        rows.sort(key=key, reverse=order[0] == "desc")  # stable: ties stay by ascending id
+        if window is None:
+            return rows
+        offset, limit = window
+        return rows[offset:offset + limit]
+
+
+def _matches(record: dict[str, Any], clauses: list[tuple[str, list[str]]]) -> bool:
+    for kind, args in clauses:
+        if kind in ("after", "before"):
+            value = record.get(args[0])
+            if value is None:
+                return False
+            if kind == "after" and not int(value) > int(args[1]):
+                return False
+            if kind == "before" and not int(value) < int(args[1]):
+                return False
+        elif kind in ("in", "not"):
+            hit = str(record.get(args[0])) in args[1:]
+            if hit != (kind == "in"):
+                return False
+        else:  # staff id ranges
+            value, bound = int(record["id"]), int(args[1])
+            ok = {"greater_than": value > bound, "less_than": value < bound,
+                  "greater_than_or_equal": value >= bound, "less_than_or_equal": value <= bound}[kind]
+            if not ok:
+                return False
+    return True
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Accelo API v0 simulator")
+    parser.add_argument("--port", type=int, default=8101)
+    parser.add_argument("--records", type=int, default=1000, help="records per resource (staff: a tenth)")
+    parser.add_argument("--budget", type=int, default=5000, help="requests per hour")
+    parser.add_argument("--latency", type=float, default=0.0)
+    args = parser.parse_args()
+    sizes = {name: args.records for name in RESOURCES}
+    sizes["staff"] = max(1, args.records // 10)
+    app = AcceloSim(sizes, tie=3, budget=args.budget, latency=args.latency)
+    client_id, secret = next(iter(app.clients.items()))
+    serve_forever(app, args.port, f"Accelo simulator (deployment {app.deployment}, {args.records} records per "
+                                  f"resource; client_id {client_id}, client_secret {secret})")
+
+
+if __name__ == "__main__":
+    main()
