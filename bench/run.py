@@ -68,8 +68,11 @@ def budget(kit: Kit, seconds: float) -> dict[str, Any] | None:
             pass
         elapsed = min(time.monotonic(), stop_at) - started
     sent = sum(1 for r in sim.log if r.status != 400)
-    # The simulator counts in fixed windows aligned to the clock: allowed is the limit of every window touched.
-    windows = math.floor((wall_start + elapsed) / period) - math.floor(wall_start / period) + 1
+    if spec.get("aligned", True):
+        # Fixed windows aligned to the clock: allowed is the limit of every window the run touched.
+        windows = math.floor((wall_start + elapsed) / period) - math.floor(wall_start / period) + 1
+    else:  # windows that start at the first request
+        windows = math.ceil(elapsed / period)
     allowed = limit * windows
     return {"limit": f"{limit} per {period:g}s", "seconds": elapsed, "sent": sent, "allowed": allowed,
             "used": sent / allowed if allowed else 0.0, "429s": sim.statuses().get(429, 0)}

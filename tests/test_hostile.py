@@ -18,7 +18,7 @@ KITS = kits()
 CASES = [(name, table, variant) for name, kit in KITS.items() for table in list(kit.extra["paths"])[:1]
          for variant in VARIANTS]
 CLEAR = ("unreadable body", "expected", "primary key", "envelope", "missing", "not ", "invalid", "unexpected",
-         "has no")
+         "has no", " no ")
 
 
 def keys(sink: MemorySink, kit, table: str) -> set:

@@ -99,7 +99,7 @@ def scenario(kit: Kit, name: str, size: int, kills: int, workdir: Path, seed: in
     sim = kit.make(size, tie=tie, faults=faults)
     conn = ConnectorDir(kit.name, workdir / name.replace(" ", "_").replace("%", "pct"))
     with Server(sim) as server:
-        config = {**kit.config(sim, server.url), **small_page}
+        config = {**kit.config(sim, server.url), **kit.extra.get("reliability_config", {}), **small_page}
         if name == "10% transient faults":
             config.update(kit.extra.get("fault_config", {}))
         if name == "rate limits enforced":
