@@ -153,6 +153,10 @@ def parallel_page_numbers(
                 next_to_submit += 1
             records, response = in_flight.pop(page).result()
             nxt = page + 1 if len(records) >= size else None
+            if nxt is not None:
+                # Refill before yielding: the workers keep fetching while the caller writes this page.
+                in_flight[next_to_submit] = pool.submit(fetch, next_to_submit)
+                next_to_submit += 1
             yield Page(records, nxt, response)
             if nxt is None:
                 return
