@@ -199,3 +199,13 @@ def test_json_helper_decodes_bodies():
     app = Scripted([lambda r: Response(json.dumps([1, 2]), 200, content_type="application/json")])
     with Server(app) as server:
         assert client(server).get_json("/x") == [1, 2]
+
+
+def test_parallel_401s_renew_the_token_once():
+    tokens = iter(["tok-a-1111", "tok-b-2222", "tok-c-3333"])
+    auth = RefreshingToken(lambda: (next(tokens), 3600))
+    assert auth.token() == "tok-a-1111"
+    auth.invalidate("Bearer tok-a-1111")  # the first worker's 401
+    assert auth.token() == "tok-b-2222"
+    auth.invalidate("Bearer tok-a-1111")  # a second worker's 401 for the same old token
+    assert auth.token() == "tok-b-2222" and auth.acquired == 2

@@ -238,9 +238,9 @@ class ActToken(RefreshingToken):
         log.debug(f"obtained an Act! token valid for {lifetime:.0f}s; renewing {self.margin:.0f}s early")
         return token, lifetime
 
-    def invalidate(self) -> bool:
+    def invalidate(self, sent: str | None = None) -> bool:
         self._last = None  # the server rejected it: renewal must start from the credentials
-        return super().invalidate()
+        return super().invalidate(sent)
 
 
 def explain(exc: ApiError) -> str:

@@ -198,7 +198,7 @@ class AroFloAuth(AuthBase):
         request.headers["Authentication"] = f"HMAC {digest}"
         return request
 
-    def invalidate(self) -> bool:
+    def invalidate(self, sent: str | None = None) -> bool:
         return False  # nothing to renew: every request is signed afresh
 
     def __repr__(self) -> str:

@@ -28,7 +28,7 @@ class ApiKeyHeader(AuthBase):
         request.headers.update(self.extra)
         return request
 
-    def invalidate(self) -> bool:
+    def invalidate(self, sent: str | None = None) -> bool:
         return False  # a static key cannot be renewed
 
 
@@ -44,7 +44,7 @@ class BearerToken(AuthBase):
         request.headers.update(self.extra)
         return request
 
-    def invalidate(self) -> bool:
+    def invalidate(self, sent: str | None = None) -> bool:
         return False
 
 
@@ -84,7 +84,10 @@ class RefreshingToken(AuthBase):
         request.headers.update(self.extra)
         return request
 
-    def invalidate(self) -> bool:
+    def invalidate(self, sent: str | None = None) -> bool:
+        """Forget the token that was refused. ``sent`` is the Authorization header of the refused request:
+        if another worker has already renewed the token since, the new one is kept (one renewal, not N)."""
         with self._lock:
-            self._token = None
+            if sent is None or self._token is None or self._token in sent:
+                self._token = None
         return True

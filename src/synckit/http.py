@@ -170,7 +170,7 @@ class Http:
                 continue
             if action is policy.Action.REAUTH and not reauthed and use_auth is not None:
                 invalidate = getattr(use_auth, "invalidate", None)
-                if invalidate is not None and invalidate():
+                if invalidate is not None and invalidate(response.request.headers.get("Authorization")):
                     reauthed = True
                     self.stats.add(reauths=1)
                     log.info(f"HTTP 401 on {mask(url)}: re-acquiring the token once")
