@@ -38,6 +38,7 @@ from synckit import (
     sync_tables,
 )
 from synckit.config import is_loopback
+from synckit.errors import OriginError
 from synckit.sink import Sink
 
 DEFAULT_BASE_URL = "https://api.xurrent.com/v1"
@@ -305,9 +306,7 @@ def pages(http: Http, name: str, page_size: int, window: Window) -> Iterator[Pag
                 yield page
             else:
                 return
-        except PagingError as exc:
-            if "another origin" not in str(exc):
-                raise
+        except OriginError as exc:
             raise PagingError(f"[{name}] the API's Link header points outside base_url {http.base_url} ({exc}); "
                               "set base_url to the host the API answers on, for example "
                               "https://api.4me.com/v1 for a legacy account") from None

@@ -13,6 +13,7 @@ from .errors import (
     AuthError,
     BudgetExhausted,
     ConfigError,
+    OriginError,
     PagingError,
     ResponseError,
     RetriesExhausted,
@@ -28,7 +29,7 @@ from .table import Table, Window
 __all__ = [
     "AuthBase", "HTTPBasicAuth", "PreparedRequest", "Response",
     "ApiError", "ApiKeyHeader", "AuthError", "Backoff", "BearerToken", "BudgetExhausted", "ConfigError",
-    "Field", "FivetranSink", "Http", "LinkHeader", "MemorySink", "Offset", "Page", "PageNumber",
+    "Field", "FivetranSink", "Http", "LinkHeader", "MemorySink", "Offset", "OriginError", "Page", "PageNumber",
     "PagingError", "RateLimiter", "RefreshingToken", "ResponseError", "RetriesExhausted", "SyncError",
     "Table", "Window", "parallel_page_numbers", "parse", "sync_table", "sync_tables",
 ]

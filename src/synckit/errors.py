@@ -36,6 +36,10 @@ class PagingError(SyncError):
     """A paginator saw something that would loop forever or leave the API's origin."""
 
 
+class OriginError(PagingError):
+    """A link, redirect or URL points at another origin; credentials are never sent there."""
+
+
 class ResponseError(SyncError):
     """A response body is not what the API promises (malformed JSON, wrong envelope, missing key)."""
 

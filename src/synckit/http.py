@@ -22,7 +22,7 @@ import requests
 
 from . import log, policy
 from .budget import RateLimiter
-from .errors import ApiError, AuthError, PagingError, ResponseError, RetriesExhausted
+from .errors import ApiError, AuthError, OriginError, ResponseError, RetriesExhausted
 from .redact import mask
 
 TRANSIENT_EXCEPTIONS = (
@@ -114,7 +114,7 @@ class Http:
         else:
             full = self.base_url + "/" + path_or_url.lstrip("/")
         if origin(full) not in self._origins:
-            raise PagingError(f"refusing to send credentials to another origin: {mask(full)}")
+            raise OriginError(f"refusing to send credentials to another origin: {mask(full)}")
         return full
 
     def request(
