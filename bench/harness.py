@@ -75,7 +75,7 @@ def bare_replay(kit: Kit, sim: Any, url: str, rows: int) -> Run:
 def peak_rss_mb(kit: Kit, size: int) -> float:
     """Peak RSS of a child process that runs one full sync of ``size`` records in the largest table.
     The simulator runs in this process so its memory is not counted."""
-    sim = kit.make(size)
+    sim = kit.extra.get("make_large", kit.make)(size)
     with Server(sim) as server:
         code = (
             "import json,resource,sys; sys.path.insert(0, 'src'); sys.path.insert(0, '.');"

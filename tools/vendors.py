@@ -146,6 +146,7 @@ def _xurrent() -> Kit:
             "secrets": lambda config, sim: [config["oauth_token"]],
             "wrong_credentials": {"oauth_token": "wrong-xurrent-token-42"},
             "port": 8103,
+            "make_large": lambda size: XurrentSim(10, 10, size, tokens={TOKEN}),
         },
     )
 
@@ -205,6 +206,7 @@ def _act() -> Kit:
             "wrong_credentials": {"password": "wrong-act-pass-42"},
             "deny_permission": lambda sim: sim.users.update({"John Hollo": (PASSWORD, False)}),
             "port": 8105,
+            "make_large": lambda size: ActSim(size, 10, 10, 10, 10),
         },
     )
 
@@ -278,6 +280,8 @@ def _aroflo() -> Kit:
             "secrets": lambda config, sim: [config["secret_key"], config["pencoded"]],
             "wrong_credentials": {"secret_key": "wrong-aroflo-secret-42"},
             "port": 8102,
+            "make_large": lambda size: AroFloSim(users=10, suppliers=10, payments=size, per_second=1000,
+                                                 per_minute=100_000, daily=10**7),
         },
     )
 
@@ -331,6 +335,7 @@ def _accelo() -> Kit:
             "secrets": lambda config, sim: [config["client_secret"]] + list(sim.tokens),
             "wrong_credentials": {"client_secret": "wrong-accelo-secret-42"},
             "port": 8101,
+            "make_large": lambda size: AcceloSim({**{t: 10 for t in tables}, "companies": size}, budget=10**9),
         },
     )
 
