@@ -147,11 +147,24 @@ def scenario(kit: Kit, name: str, size: int, kills: int, workdir: Path, seed: in
             kit.insert(sim, rng, 5)
             cell.ok = cell.ok and _run(conn, config, cell)
         if name == "edits during a sync":
-            kit.edit(sim, rng, 5)
+            # Enough changes that the next sync reads several pages, then more edits and inserts while that
+            # sync runs (only while it runs: one more sync must then be enough to catch up).
+            kit.edit(sim, rng, max(5, size // 2))
+            during = {"open": True, "applied": 0}
+
+            def change(action: Callable[[], None]) -> None:
+                if during["open"]:
+                    action()
+                    during["applied"] += 1
+
             at = sim.count
-            sim.scheduler.after(at + 3, lambda: kit.edit(sim, rng, 10))
-            sim.scheduler.after(at + 6, lambda: kit.insert(sim, rng, 4))
-            cell.ok = cell.ok and _run(conn, config, cell) and _run(conn, config, cell)
+            sim.scheduler.after(at + 1, lambda: change(lambda: kit.edit(sim, rng, 10)))
+            sim.scheduler.after(at + 2, lambda: change(lambda: kit.insert(sim, rng, 4)))
+            sim.scheduler.after(at + 3, lambda: change(lambda: kit.edit(sim, rng, 6)))
+            first = _run(conn, config, cell)
+            during["open"] = False
+            cell.note = f"{during['applied']} change batches landed during the sync"
+            cell.ok = cell.ok and first and _run(conn, config, cell)
         return _measure(kit, sim, conn, cell)
 
 
