@@ -8,7 +8,6 @@ our code plus the simulated network wait. Report ratios (5 workers vs 1), not ab
 
 from __future__ import annotations
 
-import importlib.util
 import multiprocessing
 import sys
 import time
@@ -23,16 +22,11 @@ for extra in (ROOT / "src", ROOT):
 from simulators.accelo import RESOURCES, AcceloSim  # noqa: E402
 from simulators.harness import Server  # noqa: E402
 from synckit.sink import MemorySink  # noqa: E402
+from tools.vendors import connector  # noqa: E402
 
 
 def load_connector() -> Any:
-    name = "accelo_connector"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "connectors" / "accelo" / "connector.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    return connector("accelo")
 
 
 def _serve(records: int, latency: float, ports: Any, stop: Any, counts: Any) -> None:

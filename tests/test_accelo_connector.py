@@ -3,9 +3,7 @@ request building, parallel paging under change, the request budget, crashes and 
 
 from __future__ import annotations
 
-import importlib.util
 import random
-import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -18,19 +16,14 @@ from simulators.accelo import RESOURCES, AcceloSim
 from simulators.harness import Faults, Server
 from synckit import ApiError, AuthError, ConfigError, Window
 from synckit.sink import Crash, MemorySink
+from tools.vendors import connector
 
 ROOT = Path(__file__).resolve().parents[1]
 CID, SECRET = "demo@planet-express.accelo.com", "demo-secret"
 
 
 def load_connector() -> Any:
-    name = "accelo_connector"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "connectors" / "accelo" / "connector.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    return connector("accelo")
 
 
 acc = load_connector()

@@ -5,10 +5,8 @@ the filter."""
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
 import random
-import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,16 +17,13 @@ from simulators.act import ActSim
 from simulators.harness import Server
 from synckit import AuthError, ConfigError, Offset, PagingError, ResponseError, SyncError, Window, redact
 from synckit.sink import Crash, MemorySink
+from tools.vendors import connector
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _load():
-    spec = importlib.util.spec_from_file_location("act_connector", ROOT / "connectors" / "act" / "connector.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["act_connector"] = module
-    spec.loader.exec_module(module)
-    return module
+    return connector("act")
 
 
 act = _load()

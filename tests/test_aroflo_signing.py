@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -12,18 +10,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simulators import aroflo as sim_module
+from tools.vendors import connector
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def load_connector():
-    if "aroflo_connector" in sys.modules:
-        return sys.modules["aroflo_connector"]
-    spec = importlib.util.spec_from_file_location("aroflo_connector", ROOT / "connectors" / "aroflo" / "connector.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["aroflo_connector"] = module  # dataclasses look their module up while the file runs
-    spec.loader.exec_module(module)
-    return module
+    return connector("aroflo")
 
 
 conn = load_connector()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 
 import pytest
@@ -11,17 +10,9 @@ from simulators.awardco import AwardcoSim
 from simulators.harness import Faults, Server
 from synckit.errors import ConfigError, SyncError
 from synckit.sink import MemorySink
-from tests.support import CONNECTORS
+from tools.vendors import connector
 
-
-def load():
-    spec = importlib.util.spec_from_file_location("awardco_connector", CONNECTORS / "awardco" / "connector.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-awardco = load()
+awardco = connector("awardco")
 GOOD = {"api_key": "k-secret-key-1", "base_url": "https://api.awardco.com"}
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import time
 from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qs
@@ -14,11 +13,9 @@ from hypothesis import strategies as st
 from simulators.harness import Server
 from simulators.xurrent import XurrentSim
 from synckit import ConfigError, MemorySink, PagingError, SyncError, Window, sync_tables
-from tests.support import ROOT
+from tools.vendors import connector
 
-spec = importlib.util.spec_from_file_location("xurrent_connector", ROOT / "connectors" / "xurrent" / "connector.py")
-xc = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(xc)
+xc = connector("xurrent")
 
 TOKEN = "pat-7a1d9e33c0"
 SECRET = "cs-b81f0e2299"

@@ -210,7 +210,7 @@ def report(cells: list[Cell], size: int, kills: int) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run the reliability matrix.")
     parser.add_argument("--only", nargs="*")
-    parser.add_argument("--size", type=int, default=400, help="records per table")
+    parser.add_argument("--size", type=int, default=200, help="records per table")
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--scenarios", nargs="*", choices=SCENARIOS)
     parser.add_argument("--no-report", action="store_true")

@@ -41,6 +41,8 @@ _loaded: dict[str, ModuleType] = {}
 
 def connector(name: str) -> ModuleType:
     """Import connectors/<name>/connector.py as a module (the folder is not a package)."""
+    if name not in _loaded and f"{name}_connector" in sys.modules:
+        _loaded[name] = sys.modules[f"{name}_connector"]
     if name not in _loaded:
         path = ROOT / "connectors" / name / "connector.py"
         spec = importlib.util.spec_from_file_location(f"{name}_connector", path)
