@@ -103,13 +103,13 @@ def write(results: dict[str, dict[str, Any]], scaling: list[dict[str, Any]] | No
         f"with {sizes['large']:,} records in the largest table; the simulator runs in the parent. Goal: difference",
         "under 30 MB.",
         "",
-        "| connector | table | small (MB) | large (MB) | difference (MB) | goal |",
-        "|---|---|---|---|---|---|",
+        "| connector | table | small run | large run | small (MB) | large (MB) | difference (MB) | goal |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, r in results.items():
         m = r["memory"]
-        lines.append(f"| {name} | {r.get('largest', '')} | {m['small_mb']:.1f} | {m['large_mb']:.1f} | "
-                     f"{m['delta_mb']:.1f} | {_ok(m['delta_mb'] < GOALS['memory_mb'])} |")
+        lines.append(f"| {name} | {r.get('largest', '')} | {m['small']:,} | {m['large']:,} | {m['small_mb']:.1f} | "
+                     f"{m['large_mb']:.1f} | {m['delta_mb']:.1f} | {_ok(m['delta_mb'] < GOALS['memory_mb'])} |")
     if scaling:
         base = scaling[0]["rows_per_second"]
         lines += [

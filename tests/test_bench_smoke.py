@@ -14,7 +14,7 @@ def test_benchmark_smoke(tmp_path, capsys):
 
 def test_report_writer(tmp_path):
     results = {"x": {"throughput": {"rows": 10, "requests": 2, "ours_rps": 8.0, "bare_rps": 10.0, "ratio": 0.8},
-                     "memory": {"small_mb": 50.0, "large_mb": 60.0, "delta_mb": 10.0},
+                     "memory": {"small": 1, "large": 2, "small_mb": 50.0, "large_mb": 60.0, "delta_mb": 10.0},
                      "budget": {"limit": "20 per 2s", "seconds": 3.0, "sent": 39, "allowed": 40, "used": 0.975,
                                 "429s": 0},
                      "incremental": {"full_requests": 100, "second_requests": 2, "share": 0.02, "goal": 2}}}

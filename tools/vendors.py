@@ -149,6 +149,9 @@ def _xurrent() -> Kit:
             "wrong_credentials": {"oauth_token": "wrong-xurrent-token-42"},
             "port": 8103,
             "make_large": lambda size: XurrentSim(10, 10, size, tokens={TOKEN}),
+            "large_cap": 50_000,
+            "large_cap_reason": "Xurrent's documented burst limit (20 requests per 2 s, which the connector keeps) "
+                                "makes a million records about 10,000 requests and 20 minutes",
         },
     )
 
