@@ -73,23 +73,33 @@ def bare_replay(kit: Kit, sim: Any, url: str, rows: int) -> Run:
 
 
 def peak_rss_mb(kit: Kit, size: int) -> float:
-    """Peak RSS of a child process that runs one full sync of ``size`` records in the largest table.
+    """Peak RSS (VmHWM) of a child process that runs one full sync of ``size`` records in the largest table.
     The simulator runs in this process so its memory is not counted."""
     sim = kit.extra.get("make_large", kit.make)(size)
     with Server(sim) as server:
         code = (
             "import json,resource,sys; sys.path.insert(0, 'src'); sys.path.insert(0, '.');"
-            "from tools.vendors import kits; from bench.harness import CountingSink, connector;"
+            "from tools.vendors import kits; from bench.harness import CountingSink, connector, peak_kb;"
             f"kit = kits([{kit.name!r}])[{kit.name!r}]; sim = kit.make(1);"
             f"cfg = json.loads({json.dumps(json.dumps(kit.config(sim, server.url)))});"
             "sink = CountingSink(); connector(kit.name).update(cfg, {}, sink);"
-            "print(json.dumps({'rows': sink.upserts, 'rss_kb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))"
+            "print(json.dumps({'rows': sink.upserts, 'rss_kb': peak_kb()}))"
         )
         out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=1800)
     if out.returncode != 0:
         raise RuntimeError(out.stderr[-2000:])
     result = json.loads(out.stdout.strip().splitlines()[-1])
     return result["rss_kb"] / 1024.0
+
+
+def peak_kb() -> int:
+    """This process's peak resident set (VmHWM). Unlike ru_maxrss, which Linux carries across exec and so
+    reports the forking parent's size, VmHWM starts afresh with the new program."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def self_rss_mb() -> float:

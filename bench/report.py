@@ -99,7 +99,7 @@ def write(results: dict[str, dict[str, Any]], scaling: list[dict[str, Any]] | No
         "",
         "## Memory",
         "",
-        f"Method: peak RSS (`ru_maxrss`) of a child process that runs one full sync with {sizes['small']:,} and",
+        f"Method: peak RSS (`VmHWM`) of a child process that runs one full sync with {sizes['small']:,} and",
         f"with {sizes['large']:,} records in the largest table; the simulator runs in the parent. Goal: difference",
         "under 30 MB.",
         "",

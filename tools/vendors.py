@@ -341,6 +341,13 @@ def _accelo() -> Kit:
             "wrong_credentials": {"client_secret": "wrong-accelo-secret-42"},
             "port": 8101,
             "make_large": lambda size: AcceloSim({**{t: 10 for t in tables}, "companies": size}, budget=10**9),
+            "incremental_note": "accelo: staff has no date filter in Accelo's API, so every sync reads it in full "
+                                "(a quarter of the table size here); that, and one /count request per table, is "
+                                "most of the second sync's requests.",
+            "large_cap": 50_000,
+            "large_cap_reason": "the simulator answers /count and filtered pages by scanning every record, so a "
+                                "million companies outlast the request timeout (a limit of the simulator, not of "
+                                "the connector, which streams page by page)",
         },
     )
 
