@@ -37,6 +37,9 @@ class Kit:
 
 
 _loaded: dict[str, ModuleType] = {}
+SCAN_REASON = ("the simulator answers each request by scanning every record of the table, so a million records "
+               "cost seconds per request (a limit of the simulator, not of the connector, which streams page by "
+               "page)")
 
 
 def connector(name: str) -> ModuleType:
@@ -148,6 +151,7 @@ def _xurrent() -> Kit:
             "secrets": lambda config, sim: [config["oauth_token"]],
             "wrong_credentials": {"oauth_token": "wrong-xurrent-token-42"},
             "port": 8103,
+            "bench_size": 3_000,
             "make_large": lambda size: XurrentSim(10, 10, size, tokens={TOKEN}),
             "large_cap": 50_000,
             "large_cap_reason": "Xurrent's documented burst limit (20 requests per 2 s, which the connector keeps) "
@@ -211,7 +215,10 @@ def _act() -> Kit:
             "wrong_credentials": {"password": "wrong-act-pass-42"},
             "deny_permission": lambda sim: sim.users.update({"John Hollo": (PASSWORD, False)}),
             "port": 8105,
+            "bench_size": 3_000,
             "make_large": lambda size: ActSim(size, 10, 10, 10, 10),
+            "large_cap": 50_000,
+            "large_cap_reason": SCAN_REASON,
         },
     )
 
@@ -285,8 +292,11 @@ def _aroflo() -> Kit:
             "secrets": lambda config, sim: [config["secret_key"], config["pencoded"]],
             "wrong_credentials": {"secret_key": "wrong-aroflo-secret-42"},
             "port": 8102,
+            "bench_size": 3_000,
             "make_large": lambda size: AroFloSim(users=10, suppliers=10, payments=size, per_second=1000,
                                                  per_minute=100_000, daily=10**7),
+            "large_cap": 50_000,
+            "large_cap_reason": SCAN_REASON,
         },
     )
 
@@ -345,9 +355,7 @@ def _accelo() -> Kit:
                                 "(a quarter of the table size here); that, and one /count request per table, is "
                                 "most of the second sync's requests.",
             "large_cap": 50_000,
-            "large_cap_reason": "the simulator answers /count and filtered pages by scanning every record, so a "
-                                "million companies outlast the request timeout (a limit of the simulator, not of "
-                                "the connector, which streams page by page)",
+            "large_cap_reason": SCAN_REASON,
         },
     )
 
