@@ -63,7 +63,8 @@ def bare_replay(kit: Kit, sim: Any, url: str, rows: int) -> Run:
     http = kit.extra["http"](kit.config(sim, url))
     started = time.perf_counter()
     for r in requests_made:
-        response = http.get(r.path + ("?" + r.query if r.query else ""))
+        # Absolute URLs: a client whose base URL carries a path (Act!'s api_path) must not prefix it twice.
+        response = http.get(url + r.path + ("?" + r.query if r.query else ""))
         if "json" in response.headers.get("Content-Type", ""):
             response.json()
         else:

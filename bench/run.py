@@ -116,26 +116,7 @@ def main(argv: list[str] | None = None) -> int:
              "budget_seconds": 3 if args.smoke else 12}
     results: dict[str, dict[str, Any]] = {}
     for name, kit in chosen.items():
-        print(f"[{name}] throughput...", flush=True)
-        # Simulators that scan every record per request get a smaller table, so the run fits its budget.
-        size = sizes["throughput"] if args.smoke else min(sizes["throughput"], kit.extra.get("bench_size", 10**9))
-        r: dict[str, Any] = {"throughput": throughput(kit, size), "largest": kit.largest}
-        print(f"[{name}] {r['throughput']}", flush=True)
-        size = sizes["incremental"] if args.smoke else min(sizes["incremental"], kit.extra.get("bench_size", 10**9))
-        r["incremental"] = incremental(kit, size)
-        print(f"[{name}] {r['incremental']}", flush=True)
-        if kit.extra.get("incremental_note"):
-            r["note"] = kit.extra["incremental_note"]
-        r["budget"] = budget(kit, sizes["budget_seconds"])
-        print(f"[{name}] {r['budget']}", flush=True)
-        large = sizes["large"] if args.smoke else min(sizes["large"], kit.extra.get("large_cap", sizes["large"]))
-        r["memory"] = memory(kit, sizes["small"], large)
-        if large < sizes["large"]:
-            r["note"] = ((r.get("note", "") + " ") if r.get("note") else "") + (
-                f"{name}: the large memory run uses {large:,} records, not {sizes['large']:,}: "
-                f"{kit.extra['large_cap_reason']}.")
-        print(f"[{name}] {r['memory']}", flush=True)
-        results[name] = r
+        results[name] = measure_kit(name, kit, sizes, args)
     scaling = workers(args.smoke) if (not args.only or "accelo" in args.only) else None
     if scaling:
         print(f"[accelo] workers {scaling}", flush=True)
@@ -145,6 +126,30 @@ def main(argv: list[str] | None = None) -> int:
         write(results, scaling, sizes, HERE)
         print(f"wrote {HERE / 'REPORT.md'}")
     return 0
+
+
+def measure_kit(name: str, kit: Kit, sizes: dict[str, Any], args: Any) -> dict[str, Any]:
+    """Throughput, incremental cost, budget use and memory of one connector."""
+    print(f"[{name}] throughput...", flush=True)
+    # Simulators that scan every record per request get a smaller table, so the run fits its budget.
+    size = sizes["throughput"] if args.smoke else min(sizes["throughput"], kit.extra.get("bench_size", 10**9))
+    r: dict[str, Any] = {"throughput": throughput(kit, size), "largest": kit.largest}
+    print(f"[{name}] {r['throughput']}", flush=True)
+    size = sizes["incremental"] if args.smoke else min(sizes["incremental"], kit.extra.get("bench_size", 10**9))
+    r["incremental"] = incremental(kit, size)
+    print(f"[{name}] {r['incremental']}", flush=True)
+    if kit.extra.get("incremental_note"):
+        r["note"] = kit.extra["incremental_note"]
+    r["budget"] = budget(kit, sizes["budget_seconds"])
+    print(f"[{name}] {r['budget']}", flush=True)
+    large = sizes["large"] if args.smoke else min(sizes["large"], kit.extra.get("large_cap", sizes["large"]))
+    r["memory"] = memory(kit, sizes["small"], large)
+    if large < sizes["large"]:
+        r["note"] = ((r.get("note", "") + " ") if r.get("note") else "") + (
+            f"{name}: the large memory run uses {large:,} records, not {sizes['large']:,}: "
+            f"{kit.extra['large_cap_reason']}.")
+    print(f"[{name}] {r['memory']}", flush=True)
+    return r
 
 
 if __name__ == "__main__":
