@@ -93,10 +93,10 @@ def test_envelope_token_expiry_and_no_secret_in_verbose_output(tmp_path):
         run = conn.debug(config(server, enable_debug_logging="true"))
         assert run.returncode == 0, run.output[-3000:]
         check_all(conn, sim)
-        # The first token, at least one more as it expired (renewed with the old token if it was still valid
-        # when asked, else from the credentials: timing on a loaded machine decides which), and a new one
-        # after the revocation's 401.
-        assert sim.authorize_calls["bearer"] + sim.authorize_calls["basic"] >= 3, sim.authorize_calls
+        # The first token and a new one after the revocation's 401 (renewal before expiry happens too when the
+        # sync outlives the 4-second token, which depends on the machine's speed; the unit tests pin it).
+        assert sim.authorize_calls["bearer"] + sim.authorize_calls["basic"] >= 2, sim.authorize_calls
+        assert sim.statuses().get(401, 0) >= 1, "the revoked token was never refused mid-sync"
         assert "[debug] GET " in run.output  # the verbose level really was on
         basic = base64.b64encode(f"John Hollo:{PASSWORD}".encode()).decode()
         state = (conn.path / "files" / "state.json").read_text()
