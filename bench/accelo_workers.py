@@ -29,28 +29,38 @@ def load_connector() -> Any:
     return connector("accelo")
 
 
-def _serve(records: int, latency: float, ports: Any, stop: Any, counts: Any) -> None:
-    """The simulator in its own process, as a real API is: its CPU does not compete with the connector's."""
+SERVERS = 2  # simulator processes sharing the port: a real API does not serve requests one at a time
+
+
+def _serve(records: int, latency: float, port: int, ports: Any, stop: Any, counts: Any) -> None:
+    """One simulator process, as a real API is: its CPU does not compete with the connector's. Several of them
+    listen on one port (SO_REUSEPORT) and share a token, so their Python interpreters do not serialise the
+    requests that the connector's workers send in parallel."""
     sizes = {name: 0 for name in RESOURCES}
     sizes["companies"] = records
-    sim = AcceloSim(sizes, latency=latency)
+    sim = AcceloSim(sizes, latency=latency, shared_token="benchmark-token")
     sim.truth("companies")  # generate the records before the clock starts
-    with Server(sim) as server:
+    with Server(sim, port, reuse_port=True) as server:
         ports.put(server.port)
         stop.wait(600)
         counts.put({"requests": sim.requests_to("/api/"), "token_requests": sim.requests_to("/oauth2/"),
                     "rate_limited": sim.statuses().get(429, 0)})
 
 
-def measure(workers: int, records: int, latency: float, page_size: int = 100) -> dict[str, Any]:
+def measure(workers: int, records: int, latency: float, page_size: int = 100,
+            servers: int = SERVERS) -> dict[str, Any]:
     """One first sync of ``records`` companies (the other tables empty) with ``workers`` page workers."""
     connector = load_connector()
     ctx = multiprocessing.get_context("spawn")
     ports, counts, stop = ctx.Queue(), ctx.Queue(), ctx.Event()
-    server = ctx.Process(target=_serve, args=(records, latency, ports, stop, counts), daemon=True)
-    server.start()
+    processes = []
     try:
-        port = ports.get(timeout=60)
+        port = 0
+        for _ in range(servers):
+            process = ctx.Process(target=_serve, args=(records, latency, port, ports, stop, counts), daemon=True)
+            process.start()
+            processes.append(process)
+            port = ports.get(timeout=60)  # the first picks a free port; the others join it
         client_id, secret = next(iter(AcceloSim({}).clients.items()))
         configuration = {"deployment": "planet-express", "client_id": client_id, "client_secret": secret,
                          "base_url": f"http://127.0.0.1:{port}", "max_workers": str(workers),
@@ -60,15 +70,17 @@ def measure(workers: int, records: int, latency: float, page_size: int = 100) ->
         connector.run(configuration, {}, sink)
         seconds = time.perf_counter() - began
         stop.set()
-        served = counts.get(timeout=60)
+        served = [counts.get(timeout=60) for _ in processes]
     finally:
         stop.set()
-        server.join(timeout=30)
-        if server.is_alive():
-            server.kill()
+        for process in processes:
+            process.join(timeout=30)
+            if process.is_alive():
+                process.kill()
     rows = sum(len(t) for t in sink.tables.values())
+    totals = {key: sum(s[key] for s in served) for key in served[0]}
     return {"workers": workers, "records": records, "latency": latency, "rows": rows, "seconds": seconds,
-            "rows_per_second": rows / seconds if seconds else float("inf"), **served}
+            "rows_per_second": rows / seconds if seconds else float("inf"), "servers": servers, **totals}
 
 
 def main() -> None:

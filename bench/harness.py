@@ -4,6 +4,7 @@ simulator on 127.0.0.1, replay the same requests in a bare loop, and measure pea
 from __future__ import annotations
 
 import json
+import multiprocessing
 import resource
 import subprocess
 import sys
@@ -11,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from simulators.harness import Server
+from simulators.harness import LoggedRequest, Server
 from synckit.sink import MemorySink
 from tools.vendors import ROOT, Kit, connector
 
@@ -56,11 +57,58 @@ def sync(kit: Kit, sim: Any, url: str, state: dict | None = None, **overrides: s
     return Run(sink.upserts, seconds, sim.count - before, sim.statuses().get(429, 0) - before_429, state)
 
 
-def bare_replay(kit: Kit, sim: Any, url: str, rows: int) -> Run:
+class Remote:
+    """A kit's simulator served by a child process, as a real API is served by other machines: its CPU does
+    not share this process's interpreter with the connector's threads. ``log`` holds the requests it
+    served once the context has closed."""
+
+    def __init__(self, kit: Kit, size: int):
+        ctx = multiprocessing.get_context("spawn")
+        self._ports, self._logs, self._stop = ctx.Queue(), ctx.Queue(), ctx.Event()
+        self._process = ctx.Process(target=_serve_kit, args=(kit.name, size, self._ports, self._stop, self._logs),
+                                    daemon=True)
+        self.sim = kit.make(1)  # only for the configuration (credentials), which does not depend on size
+        self.log: list[LoggedRequest] = []
+        self.url = ""
+
+    def __enter__(self) -> Remote:
+        self._process.start()
+        self.url = f"http://127.0.0.1:{self._ports.get(timeout=120)}"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        try:
+            self.log = [LoggedRequest(*entry) for entry in self._logs.get(timeout=120)]
+        finally:
+            self._process.join(timeout=30)
+            if self._process.is_alive():
+                self._process.kill()
+
+
+def _serve_kit(name: str, size: int, ports: Any, stop: Any, logs: Any) -> None:
+    from tools.vendors import kits
+
+    sim = kits([name])[name].make(size)
+    with Server(sim) as server:
+        ports.put(server.port)
+        stop.wait(3600)
+        logs.put([(r.method, r.path, r.query, r.status) for r in sim.log])
+
+
+def sync_remote(kit: Kit, remote: Remote) -> Run:
+    """One full sync against a remote simulator; requests are counted from its log afterwards."""
+    sink = CountingSink()
+    started = time.perf_counter()
+    connector(kit.name).update(kit.config(remote.sim, remote.url), {}, sink)
+    return Run(sink.upserts, time.perf_counter() - started, 0, 0, {})
+
+
+def bare_replay(kit: Kit, log: list[LoggedRequest], config: dict[str, Any], url: str, rows: int) -> Run:
     """Fetch the same successful GETs the connector made, with the connector's own HTTP client, and
     decode each body (JSON or CSV text): everything a connector must do, and nothing else."""
-    requests_made = [r for r in sim.log if r.method == "GET" and r.status == 200]
-    http = kit.extra["http"](kit.config(sim, url))
+    requests_made = [r for r in log if r.method == "GET" and r.status == 200]
+    http = kit.extra["http"](config)
     started = time.perf_counter()
     for r in requests_made:
         # Absolute URLs: a client whose base URL carries a path (Act!'s api_path) must not prefix it twice.

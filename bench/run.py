@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.harness import bare_replay, peak_rss_mb, sync
+from bench.harness import Remote, bare_replay, peak_rss_mb, sync, sync_remote
 from simulators.harness import Server
 from tools.vendors import Kit, kits
 
@@ -23,18 +23,16 @@ HERE = Path(__file__).resolve().parent
 
 
 def throughput(kit: Kit, size: int) -> dict[str, Any]:
-    sim = kit.make(size)
-    with Server(sim) as server:
-        ours = sync(kit, sim, server.url)
+    with Remote(kit, size) as remote:
+        ours = sync_remote(kit, remote)
     # The bare loop replays the same requests against a fresh, identical simulator: one whose caches are
     # as cold as the first one's were, so both loops pay the same serving cost.
-    twin = kit.make(size)
-    twin.log = sim.log
-    with Server(twin) as server:
-        bare = bare_replay(kit, twin, server.url, ours.rows)
+    with Remote(kit, size) as twin:
+        bare = bare_replay(kit, remote.log, kit.config(twin.sim, twin.url), twin.url, ours.rows)
+    requests = sum(1 for r in remote.log if r.method == "GET" and r.status == 200)
     return {"rows": ours.rows, "ours_rps": ours.rows_per_second, "bare_rps": bare.rows_per_second,
             "ratio": ours.rows_per_second / bare.rows_per_second if bare.rows_per_second else 0.0,
-            "requests": ours.requests}
+            "requests": requests}
 
 
 def memory(kit: Kit, small: int, large: int) -> dict[str, Any]:
@@ -100,7 +98,7 @@ def workers(smoke: bool) -> list[dict[str, Any]] | None:
         from bench import accelo_workers
     except ImportError:
         return None
-    sizes = (200, 0.01) if smoke else (3000, 0.05)
+    sizes = (200, 0.01) if smoke else (20_000, 0.05)
     return [{"workers": w, **accelo_workers.measure(w, sizes[0], sizes[1])} for w in (1, 2, 4, 5, 8)]
 
 

@@ -18,5 +18,6 @@ def test_measure_runs_the_connector_and_counts_requests(monkeypatch):
         sys.modules.pop("accelo_workers", None)
     assert result["rows"] == 250 and result["rows_per_second"] > 0
     assert result["token_requests"] == 1 and result["rate_limited"] == 0
-    # One count per table, then pages 0..5 of 50 rows overlapping by one (250 rows need 6).
+    # The five empty tables: one short first page each. Companies: pages 0..5 of 50 rows overlapping by one
+    # (250 rows need 6) and one /count after the full first page.
     assert result["requests"] == 6 + 6

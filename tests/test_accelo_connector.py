@@ -228,10 +228,14 @@ def test_first_and_incremental_syncs_with_ties_and_every_table():
             if table != "payments":  # payments' edits wait for the full re-read (tested below)
                 sim.edit_random(table, 12, rng)
             sim.insert(table)
-        before = sim.requests_to("/api/v0/companies")
+        before = {table: sim.requests_to(f"/api/v0/{table}") for table in RESOURCES}
         house.sync(cfg)
         assert not house.problems(sim)
-        assert sim.requests_to("/api/v0/companies") - before <= 3  # count + one page: incremental
+        sent = {table: sim.requests_to(f"/api/v0/{table}") - before[table] for table in RESOURCES}
+        # Companies: 13 changed rows plus the 5 re-read at the cursor (the last tie group) fit one page of 20:
+        # one request, no /count. Where the last tie group is 25 rows, two pages and the /count.
+        assert sent["companies"] == 1 and all(sent[t] <= 3 for t in ("invoices", "prospects", "jobs")), sent
+        assert sent["staff"] == 1 + 2 + 1  # full snapshot of 42 rows: first page, /count, two more pages
         assert house.state["tables"]["companies"]["cursor"] > "2023-01-01"
 
 

@@ -9,8 +9,9 @@ How a table is read (one traversal per sync and table, resumable after a crash):
   proves that nothing slipped between two pages read at different moments: when a page's first id is
   above the previous page's last id (rows moved while the pages were in flight, or rows were deleted),
   the gap is re-read before the page is emitted. Rows are emitted on one thread, in page order.
-- ``/count`` (one request) tells how many pages exist, so workers never request pages past the end; if
-  the table grew, reading continues one page at a time until a short page.
+- The first page is read alone: when it is short (the usual incremental sync) it is the whole traversal,
+  one request. After a full first page, ``/count`` tells how many pages exist, so workers never request
+  pages past the end; if the table grew, reading continues one page at a time until a short page.
 - The cursor moves only at the end of a traversal, to the largest value delivered, capped at the sync's
   start (see synckit.sync). Payments have only ``date_created``: edits to a payment do not move it, so
   payments are re-read in full every ``payments_full_refresh_hours``. Staff has no date at all: a full
@@ -19,6 +20,7 @@ How a table is read (one traversal per sync and table, resumable after a crash):
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -334,18 +336,24 @@ class Reader:
         params = self.params(window.since)
         resume = window.resume or {"page": 0, "after": None}
         page_no, after = int(resume["page"]), resume["after"]
-        count = self.count(params)
-        if count == 0:
-            return  # nothing in the window (which has no upper bound, so nothing was missed either)
-        known_last = max(last_page(count, self.limit), page_no)
-        workers = max(1, min(self.workers, known_last - page_no + 1))
+        # The first page alone: a short one (the usual incremental sync) is the whole traversal, one request.
+        # Only a full one pays for /count, which tells the workers how many pages exist.
+        first, response = self.fetch_offset(params, page_no * self.step)
 
         def fetch(page: int) -> tuple[list[dict], Any]:
             if page > known_last:
                 return [], None  # past the counted end: no request; handled below
             return self.fetch_offset(params, page * self.step)
 
-        source: Iterator[Page] = parallel_page_numbers(fetch, size=self.limit, start=page_no, workers=workers)
+        if len(first) < self.limit:
+            known_last = page_no
+            rest: Iterator[Page] = iter(())
+        else:
+            known_last = max(last_page(self.count(params), self.limit), page_no + 1)
+            workers = max(1, min(self.workers, known_last - page_no))
+
+            rest = parallel_page_numbers(fetch, size=self.limit, start=page_no + 1, workers=workers)
+        source = itertools.chain([Page(first, page_no + 1 if known_last > page_no else None, response)], rest)
         try:
             while True:
                 grew = False
@@ -371,11 +379,12 @@ class Reader:
                 if not grew:
                     return
                 # Read on past the count one page at a time until a short page.
-                source.close()
+                close(rest)
                 known_last = math.inf  # type: ignore[assignment]
-                source = parallel_page_numbers(fetch, size=self.limit, start=page_no, workers=1)
+                rest = parallel_page_numbers(fetch, size=self.limit, start=page_no, workers=1)
+                source = rest
         finally:
-            source.close()  # stops the worker pool when the sync stops early
+            close(rest)  # stops the worker pool when the sync stops early
 
     def fill_gap(self, params: dict[str, Any], after: int, before: int | None, offset: int) -> list[dict]:
         """Rows with ``after < id < before`` (no upper bound if None), read sequentially from an offset whose
@@ -403,6 +412,12 @@ class Reader:
             offset += self.step
             rows, _ = self.fetch_offset(params, offset)
         raise PagingError(f"{self.name}: a gap of more than {MAX_GAP_PAGES} pages opened while reading")
+
+
+def close(pages: Iterator[Page]) -> None:
+    closer = getattr(pages, "close", None)
+    if closer is not None:
+        closer()
 
 
 def shaper(name: str) -> Callable[[dict], dict]:

@@ -17,6 +17,7 @@ import bisect
 import hashlib
 import json
 import random
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -397,21 +398,32 @@ class SimApp:
 
 
 class _KeepAlive(WSGIRequestHandler):
-    """HTTP/1.1 so clients keep their connections, as real APIs allow."""
+    """HTTP/1.1 framing (Werkzeug still closes each connection after its response)."""
 
     protocol_version = "HTTP/1.1"
 
 
 class Server:
-    """Serve a WSGI app on 127.0.0.1 in a background thread; port 0 picks a free port."""
+    """Serve a WSGI app on 127.0.0.1 in a background thread; port 0 picks a free port.
 
-    def __init__(self, app: Callable, port: int = 0):
+    ``reuse_port`` lets several processes listen on one port (SO_REUSEPORT): the kernel spreads connections
+    over them, so a load benchmark is not bounded by one Python process serving every request."""
+
+    def __init__(self, app: Callable, port: int = 0, reuse_port: bool = False):
         import logging
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self.app = app
-        self._server = make_server("127.0.0.1", port, app, threaded=True, request_handler=_KeepAlive)
-        self.port = self._server.server_port
+        self._socket: socket.socket | None = None
+        fd = None
+        if reuse_port:
+            self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            self._socket.bind(("127.0.0.1", port))
+            self._socket.listen(128)
+            fd = self._socket.fileno()
+        self._server = make_server("127.0.0.1", port, app, threaded=True, request_handler=_KeepAlive, fd=fd)
+        self.port = self._server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -422,6 +434,8 @@ class Server:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+        if self._socket is not None:
+            self._socket.close()
 
     def __enter__(self) -> Server:
         return self.start()
