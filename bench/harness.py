@@ -126,19 +126,26 @@ def peak_rss_mb(kit: Kit, size: int) -> float:
     The simulator runs in this process so its memory is not counted."""
     sim = kit.extra.get("make_large", kit.make)(size)
     with Server(sim) as server:
-        code = (
-            "import json,resource,sys; sys.path.insert(0, 'src'); sys.path.insert(0, '.');"
-            "from tools.vendors import kits; from bench.harness import CountingSink, connector, peak_kb;"
-            f"kit = kits([{kit.name!r}])[{kit.name!r}]; sim = kit.make(1);"
-            f"cfg = json.loads({json.dumps(json.dumps(kit.config(sim, server.url)))});"
-            "sink = CountingSink(); connector(kit.name).update(cfg, {}, sink);"
-            "print(json.dumps({'rows': sink.upserts, 'rss_kb': peak_kb()}))"
-        )
+        code = ("import sys; sys.path[:0] = ['src', '.']; from bench.harness import memory_child; "
+                f"memory_child({kit.name!r}, {json.dumps(json.dumps(kit.config(sim, server.url)))})")
         out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=1800)
     if out.returncode != 0:
         raise RuntimeError(out.stderr[-2000:])
     result = json.loads(out.stdout.strip().splitlines()[-1])
     return result["rss_kb"] / 1024.0
+
+
+def memory_child(name: str, config: str) -> None:
+    """In the measured child: one full sync with a counting sink, then print rows and VmHWM as JSON."""
+    from tools.vendors import kits
+
+    kit = kits([name])[name]
+    module = connector(name)
+    if "unpaced" in kit.extra:
+        kit.extra["unpaced"](module)  # pacing changes how long the sync takes, not what it holds in memory
+    sink = CountingSink()
+    module.update(json.loads(config), {}, sink)
+    print(json.dumps({"rows": sink.upserts, "rss_kb": peak_kb()}))
 
 
 def peak_kb() -> int:

@@ -212,3 +212,23 @@ def test_hourly_budget_headers_and_429_without_retry_after():
 @given(st.lists(st.sampled_from(["a", "b(1,2)", "c(x(y),z)", "d()"]), min_size=1, max_size=5))
 def test_split_top_keeps_parenthesised_commas(parts):
     assert split_top(",".join(parts)) == parts
+
+
+def test_count_matches_the_listing_on_the_indexed_and_general_paths(sim, api):
+    sim.edit("companies", 3)
+    sim.insert("companies")
+    sim.data["companies"].delete(7)
+    for filters in ("", "date_modified_after(1672531200)", "date_modified_after(1672531200),standing(active)",
+                    "date_created_after(1672531200)"):
+        listed = api("/api/v0/companies", _fields="id", _limit="100", _page="0", _filters=filters).json["response"]
+        listed += api("/api/v0/companies", _fields="id", _limit="100", _page="1", _filters=filters).json["response"]
+        count = api("/api/v0/companies/count", _filters=filters).json["response"]["count"]
+        assert int(count) == len(listed), filters
+
+
+def test_processes_sharing_a_deployment_accept_one_shared_token():
+    first, second = (AcceloSim({"companies": 5}, shared_token="shared-123") for _ in range(2))
+    issued = token(Client(first))["access_token"]
+    assert issued == "shared-123"
+    ok = Client(second).get("/api/v0/companies", headers={"Authorization": f"Bearer {issued}"})
+    assert ok.status_code == 200 and len(ok.json["response"]) == 5

@@ -14,16 +14,20 @@ def brute(d: Dataset, since, order):
     return sorted(idx, key=(lambda i: i) if order == "id" else (lambda i: (d.time(i), i)))
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(n=st.integers(1, 40), tie=st.integers(1, 6), edits=st.lists(st.integers(0, 60), max_size=8),
-       inserts=st.integers(0, 4), since_min=st.none() | st.integers(-5, 40), offset=st.integers(0, 50),
-       limit=st.integers(1, 20))
-def test_queries_match_a_brute_force_scan(n, tie, edits, inserts, since_min, offset, limit):
+       inserts=st.integers(0, 4), deletes=st.lists(st.integers(0, 50), max_size=6),
+       since_min=st.none() | st.integers(-5, 300) | st.sampled_from([400 * 1440, 400 * 1440 + 1 / 60]),
+       offset=st.integers(0, 50), limit=st.integers(1, 20))
+def test_queries_match_a_brute_force_scan(n, tie, edits, inserts, deletes, since_min, offset, limit):
     d = Dataset(n, tie=tie)
     for k, e in enumerate(edits):
         d.edit(e % n, BASE_TIME + timedelta(days=400, seconds=k // 2))
     for k in range(inserts):
         d.insert(BASE_TIME + timedelta(days=401, seconds=k))
+    for i in deletes:
+        d.delete(i % d.size)
+    # since may fall among the edits' times: edited records before it are hidden inside the base range.
     since = None if since_min is None else BASE_TIME + timedelta(minutes=since_min)
     assert d.by_id(since, offset, limit) == brute(d, since, "id")[offset:offset + limit]
     assert d.by_time(since, offset, limit) == brute(d, since, "time")[offset:offset + limit]
@@ -106,3 +110,14 @@ def test_enforced_limit_and_persistent_failure():
         assert codes == [200, 200, 429]
         assert requests.get(server.url + "/broken", timeout=5).status_code == 503
     assert app.statuses()[429] == 1 and app.requests_to("/x") == 3
+
+
+def test_servers_sharing_a_port_both_serve():
+    """reuse_port: the kernel spreads new connections over every process (here: server) on the port."""
+    first_app, second_app = Hello(), Hello()
+    with Server(first_app, reuse_port=True) as first, Server(second_app, first.port, reuse_port=True) as second:
+        assert second.port == first.port
+        for _ in range(60):  # a new connection per request: Werkzeug closes each one
+            assert requests.get(first.url + "/x", timeout=5).status_code == 200
+    assert first_app.count + second_app.count == 60
+    assert first_app.count > 0 and second_app.count > 0

@@ -115,30 +115,36 @@ class Dataset:
         return min(self.n, steps * self.tie)
 
     def by_id(self, since: datetime | None = None, offset: int = 0, limit: int = 100) -> list[int]:
-        """Indices with time >= since, ascending by index."""
+        """Indices with time >= since, ascending by index; ``offset`` counts only those (deleted records and
+        records edited to before ``since`` take no place), as an API's offset does."""
         with self._lock:
             lo = self._first_base(since)
-            extra = sorted(i for i, (_, t) in self.changed.items()
-                           if (i < lo or i >= self.n) and (since is None or t >= since))
-            out: list[int] = []
-            # Changed records below lo come first, then the base range [lo, n), then inserts.
-            low_extra = [i for i in extra if i < lo]
-            high_extra = [i for i in extra if i >= self.n]
-            seq_len = len(low_extra) + (self.n - lo) + len(high_extra)
-            pos = offset
-            while len(out) < limit and pos < seq_len:
-                if pos < len(low_extra):
-                    i = low_extra[pos]
-                elif pos < len(low_extra) + self.n - lo:
-                    i = lo + pos - len(low_extra)
-                    if i in self.changed and since is not None and self.changed[i][1] < since:
-                        pos += 1
-                        continue
-                else:
-                    i = high_extra[pos - len(low_extra) - (self.n - lo)]
-                pos += 1
-                if i not in self.deleted:
-                    out.append(i)
+
+            def visible(i: int, t: datetime) -> bool:
+                return i not in self.deleted and (since is None or t >= since)
+
+            # Changed records below lo come first, then the base range [lo, n) less the few hidden in it,
+            # then inserts. Only changes and deletes are enumerated, so a page costs O(limit + changes).
+            low = sorted(i for i, (_, t) in self.changed.items() if i < lo and visible(i, t))
+            high = sorted(i for i, (_, t) in self.changed.items() if i >= self.n and visible(i, t))
+            hidden = sorted({i for i in self.deleted if lo <= i < self.n}
+                            | {i for i, (_, t) in self.changed.items() if lo <= i < self.n and not visible(i, t)})
+            out = low[offset:offset + limit]
+            skip = max(0, offset - len(low))
+            base_visible = (self.n - lo) - len(hidden)
+            if len(out) < limit and skip < base_visible:
+                i = lo + skip  # the skip-th visible base index: step over each hidden one at or before it
+                for h in hidden:
+                    if h > i:
+                        break
+                    i += 1
+                gone = set(hidden)
+                while len(out) < limit and i < self.n:
+                    if i not in gone:
+                        out.append(i)
+                    i += 1
+            skip = max(0, skip - base_visible)
+            out.extend(high[skip:skip + limit - len(out)])
             return out
 
     def by_time(self, since: datetime | None = None, offset: int = 0, limit: int = 100,
