@@ -13,31 +13,42 @@ password, database, a missing database header or an expired, revoked or unknown 
 cloud mode (``per_minute``) with ``X-RateLimit-*`` headers and 429 without ``Retry-After``,
 self-hosted mode with neither. ``shuffle_ties`` reshuffles records with equal sort keys on every
 request, reproducing the duplicates and losses of ``$skip`` paging.
+
+List requests of the connector's shapes (``$orderby=<cursor>[,id]`` with ``cursor ge|gt T`` and keyset
+bounds, or id order without a filter, as the ``$top=1`` probe) take an indexed path that costs the page,
+not the table, and returns exactly what the general path (generate, filter and sort every record) does.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import bisect
+import functools
 import hashlib
+import heapq
 import hmac
 import json
+import math
+import random
 import re
 import secrets
 import threading
 import time
-import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from .harness import Dataset, Faults, SimApp, json_response, serve_forever, stable_random
+from .harness import BASE_TIME, Dataset, Faults, SimApp, json_response, serve_forever, stable_random
 
 MOUNT = "/act.web.api"
 TOP_CAP = 5000
+RECORD_CACHE = 200_000  # generated records kept; a million-record sync would otherwise hold them all (~2 GB)
+GROUP_CACHE = 4096  # tie groups kept sorted by id for the indexed path
+ID_PREFIX = 1024  # smallest base ids kept for id-ordered requests ($top=1 probes)
 
 # OData $filter: tokenizer, recursive-descent parser and evaluator ------------------------------------
 #   expr    := and ('or' and)*
@@ -330,6 +341,57 @@ def parse_select(text: str, known: set[str]) -> list[str]:
     return names
 
 
+@dataclass(frozen=True)
+class Options:
+    """The validated OData options of a list request (``rows``: the filtered rows on the general path)."""
+
+    top: int
+    skip: int
+    tree: Any | None
+    order: list[tuple[tuple[str, ...], bool]]
+    select: list[str] | None
+    rows: list[dict[str, Any]] | None
+
+
+# The indexed path answers the connector's queries without a scan. Its filters are conjunctions of lower
+# bounds on (cursor, id): ``cursor ge|gt T`` and ``(cursor gt X or (cursor eq X and id gt Y))``.
+Bounds = tuple[datetime | None, tuple[datetime, str] | None]  # (earliest cursor value, key to start after)
+
+
+def _conjuncts(tree: Any) -> list[Any]:
+    if isinstance(tree, BoolOp) and tree.op == "and":
+        return _conjuncts(tree.left) + _conjuncts(tree.right)
+    return [tree]
+
+
+def keyset_bounds(tree: Any | None, cursor: str, id_kind: str) -> Bounds | None:
+    """Where the (cursor, id) order starts for a filter of lower bounds, or None for any other filter.
+
+    Every record before the start fails the filter and every record after the boundary's ties passes it,
+    so a page costs its own size; the filter is still evaluated on each record read (exact semantics)."""
+    start: datetime | None = None
+    after: tuple[datetime, str] | None = None
+    for clause in _conjuncts(tree) if tree is not None else []:
+        match clause:
+            case Compare(op="ge" | "gt", left=Prop(path=(name,)), right=Literal(kind="datetime", value=at)) \
+                    if name == cursor:
+                start = at if start is None else max(start, at)
+            case BoolOp(op="or",
+                        left=Compare(op="gt", left=Prop(path=(name1,)), right=Literal(kind="datetime", value=at)),
+                        right=BoolOp(op="and",
+                                     left=Compare(op="eq", left=Prop(path=(name2,)),
+                                                  right=Literal(kind="datetime", value=at2)),
+                                     right=Compare(op="gt", left=Prop(path=("id",)), right=Literal() as rid))) \
+                    if name1 == name2 == cursor and at == at2:
+                start = at if start is None else max(start, at)
+                if rid.kind == id_kind:  # otherwise the comparison fails on the template, or never matches
+                    key = (at, rid.value)
+                    after = key if after is None else max(after, key)
+            case _:
+                return None
+    return start, after
+
+
 # The simulator ---------------------------------------------------------------------------------------
 
 DATETIME_FIELDS = {"created", "edited", "importDate", "birthday", "openDate", "estimatedCloseDate",
@@ -377,8 +439,28 @@ def stamp(dt: datetime | None) -> str | None:
     return None if dt is None else dt.astimezone(timezone.utc).isoformat()
 
 
+_generators = threading.local()
+
+
+def guid_value(*parts: Any) -> int:
+    """The 128 bits of ``guid(*parts)``: ``stable_random("act-guid", *parts).getrandbits(128)`` with the
+    version-4 bits set. Their numeric order is the GUID strings' order. One generator per thread is
+    re-seeded in C instead of building a ``Random`` each time (a pass over a million ids takes seconds less)."""
+    rng = getattr(_generators, "rng", None)
+    if rng is None:
+        rng = _generators.rng = random.Random()
+    digest = hashlib.sha256("|".join(map(str, ("act-guid", *parts))).encode()).digest()
+    super(random.Random, rng).seed(int.from_bytes(digest[:8], "big"))  # what Random(int) does
+    value = rng.getrandbits(128)
+    return (value & ~(0xC000 << 48) | (0x8000 << 48)) & ~(0xF000 << 64) | (4 << 76)  # variant, version 4
+
+
+@functools.lru_cache(maxsize=1 << 16)  # ids are derived again for links, sorting and rebuilt records
 def guid(*parts: Any) -> str:
-    return str(uuid.UUID(int=stable_random("act-guid", *parts).getrandbits(128), version=4))
+    """``str(uuid.UUID(int=stable_random("act-guid", *parts).getrandbits(128), version=4))``, formatted
+    directly."""
+    h = f"{guid_value(*parts):032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def _b64(data: bytes) -> str:
@@ -406,7 +488,8 @@ class ActSim(SimApp):
                  products: int = 30, *, tie: int = 1, users: dict[str, tuple[str, bool]] | None = None,
                  databases: Iterable[str] = ("ACT2018Demo",), token_lifetime: float = 3600.0,
                  envelope: Iterable[str] = (), per_minute: int | None = None, faults: Faults | None = None,
-                 seed: int = 11, latency: float = 0.0, top_cap: int = TOP_CAP, shuffle_ties: bool = False):
+                 seed: int = 11, latency: float = 0.0, top_cap: int = TOP_CAP, shuffle_ties: bool = False,
+                 indexed: bool = True):
         super().__init__(faults=faults, limits=[(per_minute, 60.0)] if per_minute else None, latency=latency)
         sizes = {"contacts": contacts, "companies": companies, "opportunities": opportunities,
                  "activities": activities, "products": products}
@@ -427,6 +510,13 @@ class ActSim(SimApp):
         self.issued: list[str] = []  # every token handed out, for leak checks in tests
         self._cache: dict[tuple[str, int], tuple[int, dict[str, Any]]] = {}
         self._shuffle_rng = stable_random("shuffle", seed)
+        # The indexed path (False: every list request takes the general path, as tests compare both).
+        self.indexed = indexed
+        self.indexed_hits = 0
+        self._groups: dict[tuple[str, int, int, int], list[tuple[str, int]]] = {}
+        self._changed_keys: dict[str, tuple[list[tuple[datetime, int]], list[tuple[datetime, str, int]]]] = {}
+        self._changed_ids: dict[str, dict[int, str]] = {}
+        self._id_prefixes: dict[str, tuple[int, list[tuple[str, int]]]] = {}
 
     # Records --------------------------------------------------------------------------------------
     def record_id(self, entity: str, i: int) -> str:
@@ -517,6 +607,8 @@ class ActSim(SimApp):
             cost = round(rng.uniform(10, 2000), 2)
             rec = {"id": rid, "name": f"Product {i}", "cost": cost, "price": round(cost * 1.6, 2),
                    "itemNumber": f"SKU-{i:05d}", "createDate": stamp(created), "editDate": stamp(edited)}
+        if len(self._cache) >= RECORD_CACHE:
+            self._cache.clear()  # regenerating is exact; holding a million records is not affordable
         self._cache[(entity, i)] = (version, rec)
         return rec
 
@@ -634,19 +726,38 @@ class ActSim(SimApp):
                     return json_response(self.record(entity.name, i))
             return asp_error(404, f"The {entity.name[:-1]} with id '{wanted}' was not found.",
                              "Sequence contains no elements")
-        rows = [self.record(entity.name, i) for i in dataset.all() if dataset.exists(i)]
+        # Generated only if the general path needs them (list_records may answer from the index).
+        rows = (self.record(entity.name, i) for i in dataset.all() if dataset.exists(i))
         return self.list_records(request, entity.name, rows, entity)
 
-    def list_records(self, request: Request, name: str, rows: list[dict[str, Any]],
+    def list_records(self, request: Request, name: str, rows: Iterable[dict[str, Any]],
                      entity: Entity | None = None) -> Response:
+        """The indexed path when it covers the query, else the general path: filter and sort every row,
+        then slice the page. ``rows`` (every visible record) is only consumed by the general path."""
+        if entity is not None:
+            indexed = self.indexed_list(request, entity)
+            if indexed is not None:
+                return indexed
+        visible = list(rows)
         types = entity.types() if entity else {}
+        template = visible[0] if visible else (self.record(entity.name, 0) if entity and self.data[entity.name].n
+                                               else None)
+        # The task-type list is small and returned whole; other collections default to the cap.
+        default = len(visible) if name == "activity_types" else self.top_cap
+        options = self.options(request, default, template, types, visible)
+        if isinstance(options, Response):
+            return options
+        ordered = self.ordered(options.rows or [], options.order, types)
+        return self.page_response(name, ordered[options.skip: options.skip + options.top], options.select)
+
+    def options(self, request: Request, default: int, template: dict[str, Any] | None, types: dict[str, str],
+                rows: list[dict[str, Any]] | None = None) -> Options | Response:
+        """Validate the OData options (a 400 response on error); ``rows``, when given, are filtered."""
         args = request.args
         for key in args:
             if key.startswith("$") and key not in ("$top", "$skip", "$filter", "$orderby", "$select", "$expand"):
                 return self.bad_query(f"The query parameter '{key}' is not supported.")
         try:
-            # The task-type list is small and returned whole; other collections default to the cap.
-            default = len(rows) if name == "activity_types" else self.top_cap
             top = default if "$top" not in args else int(args["$top"])
             skip = int(args.get("$skip", "0"))
         except ValueError:
@@ -654,14 +765,14 @@ class ActSim(SimApp):
         if top < 0 or skip < 0:
             return self.bad_query("$top and $skip must be non-negative integers.")
         top = min(top, max(self.top_cap, default))
-        template = rows[0] if rows else (self.record(entity.name, 0) if entity and self.data[entity.name].n
-                                         else None)
+        tree = None
         try:
             if "$filter" in args:
                 tree = parse_filter(args["$filter"])
                 if template is not None:
                     evaluate(tree, template, types)  # unknown properties fail even when nothing matches
-                rows = [r for r in rows if evaluate(tree, r, types)]
+                if rows is not None:
+                    rows = [r for r in rows if evaluate(tree, r, types)]
             order = parse_orderby(args["$orderby"]) if "$orderby" in args else []
             if template is not None:
                 for prop, _ in order:
@@ -669,8 +780,9 @@ class ActSim(SimApp):
             select = parse_select(args["$select"], set(template or {})) if "$select" in args else None
         except ODataError as exc:
             return self.bad_query(str(exc))
-        rows = self.ordered(rows, order, types)
-        page = rows[skip: skip + top]
+        return Options(top, skip, tree, order, select, rows)
+
+    def page_response(self, name: str, page: list[dict[str, Any]], select: list[str] | None) -> Response:
         if select is not None:
             page = [{k: r[k] for k in select} for r in page]
         if name in self.envelope:
@@ -692,6 +804,184 @@ class ActSim(SimApp):
     @staticmethod
     def bad_query(detail: str) -> Response:
         return asp_error(400, f"The query specified in the URI is not valid. {detail}")
+
+    # The indexed path ----------------------------------------------------------------------------------
+    # The connector's queries, answered in O(page + changed records) from the dataset's structure instead
+    # of generating, filtering and sorting every record. The general path's order is (sort keys, id, index):
+    # base records form groups of ``tie`` sharing one time (sorted by id within the group), and changed or
+    # inserted records are kept sorted by (time, id); the two streams are merged.
+
+    def indexed_list(self, request: Request, entity: Entity) -> Response | None:
+        """The response for ``$orderby=<cursor>[,id]`` with lower bounds on (cursor, id), or for id order
+        without a filter; None for every other request, which the general path answers."""
+        if not self.indexed or self.shuffle_ties:
+            return None  # shuffled ties draw from a shared generator on every general-path request
+        args = request.args
+        try:
+            tree = parse_filter(args["$filter"]) if "$filter" in args else None
+            order = parse_orderby(args["$orderby"]) if "$orderby" in args else []
+        except ODataError:
+            return None  # the general path words the error
+        bounds: Bounds | None = None
+        cursor = entity.cursor
+        if cursor and order in ([((cursor,), False)], [((cursor,), False), (("id",), False)]):
+            bounds = keyset_bounds(tree, cursor, "guid" if "id" in entity.guid_fields else "string")
+            if bounds is None:
+                return None
+        elif tree is not None or order not in ([], [(("id",), False)]):
+            return None
+        dataset = self.data[entity.name]
+        types = entity.types()
+        with dataset._lock:  # one consistent view of edits, inserts and deletes
+            options = self.options(request, self.top_cap, self._template(entity), types)
+            if isinstance(options, Response):
+                return options  # the same template as the general path, so the same 400
+            if bounds is not None:
+                page = self._cursor_page(entity, tree, bounds, options.skip, options.top, types)
+            else:
+                found = self._id_page(entity, options.skip, options.top)
+                if found is None:
+                    return None
+                page = found
+        self.indexed_hits += 1
+        return self.page_response(entity.name, page, options.select)
+
+    def _template(self, entity: Entity) -> dict[str, Any] | None:
+        """The general path's template: the first existing record by index, else record 0, else None."""
+        dataset = self.data[entity.name]
+        i = 0
+        while i < dataset.size and i in dataset.deleted:
+            i += 1
+        if i < dataset.size:
+            return self.record(entity.name, i)
+        return self.record(entity.name, 0) if dataset.n else None
+
+    def _id_key(self, entity: Entity, i: int) -> str:
+        """The id as the general path sorts it (``lookup`` lower-cases GUID-typed fields)."""
+        rid = self.record_id(entity.name, i)
+        return rid.lower() if "id" in entity.guid_fields else rid
+
+    def _cursor_page(self, entity: Entity, tree: Any | None, bounds: Bounds, skip: int, top: int,
+                     types: dict[str, str]) -> list[dict[str, Any]]:
+        dataset = self.data[entity.name]
+        out: list[dict[str, Any]] = []
+        if top == 0:
+            return out
+        start, after = bounds
+        for at, _, i in heapq.merge(self._base_keys(entity, start, after), self._changed_from(entity, start, after)):
+            if i in dataset.deleted:
+                continue
+            record = self.record(entity.name, i)
+            # Every bound is at or before ``start``, so only records at ``start`` can fail the filter.
+            if tree is not None and at == start and not evaluate(tree, record, types):
+                continue
+            if skip:
+                skip -= 1
+                continue
+            out.append(record)
+            if len(out) == top:
+                break
+        return out
+
+    def _base_keys(self, entity: Entity, start: datetime | None,
+                   after: tuple[datetime, str] | None) -> Iterator[tuple[datetime, str, int]]:
+        """Never-changed base records with time >= start (and key > after), in (time, id, index) order."""
+        dataset = self.data[entity.name]
+        groups = -(-dataset.n // dataset.tie)
+        g = 0
+        if start is not None and start > BASE_TIME:
+            g = -(-(start - BASE_TIME) // dataset.step)  # the first group whose time is >= start
+        while g < groups:
+            at = BASE_TIME + g * dataset.step  # Dataset.base_time of every member
+            members = self._group(entity, g)
+            first = 0
+            if after is not None and at == after[0]:
+                first = bisect.bisect_right(members, after[1], key=lambda m: m[0])
+            for k in range(first, len(members)):
+                rid, i = members[k]
+                if i not in dataset.changed:  # changed records come from the other stream
+                    yield at, rid, i
+            g += 1
+
+    def _group(self, entity: Entity, g: int) -> list[tuple[str, int]]:
+        """Base records ``g*tie .. g*tie+tie-1`` (one base time) as (id, index), sorted."""
+        dataset = self.data[entity.name]
+        key = (entity.name, dataset.n, dataset.tie, g)
+        members = self._groups.get(key)
+        if members is None:
+            lo = g * dataset.tie
+            members = sorted((self._id_key(entity, i), i) for i in range(lo, min(dataset.n, lo + dataset.tie)))
+            if len(self._groups) >= GROUP_CACHE:
+                self._groups.clear()
+            self._groups[key] = members
+        return members
+
+    def _changed_index(self, entity: Entity) -> list[tuple[datetime, str, int]]:
+        """Changed and inserted records as (time, id, index), sorted; rebuilt only after the dataset changed
+        (comparing with ``Dataset._sorted_changed`` costs one pass over the changes)."""
+        dataset = self.data[entity.name]
+        snapshot = dataset._sorted_changed
+        cached = self._changed_keys.get(entity.name)
+        if cached is not None and cached[0] == snapshot:
+            return cached[1]
+        ids = self._changed_ids.setdefault(entity.name, {})  # an index's id never changes
+        keys = []
+        for at, i in snapshot:
+            rid = ids.get(i)
+            if rid is None:
+                rid = ids[i] = self._id_key(entity, i)
+            # The general path compares parsed stamps: equal to ``at`` unless ``at`` has no zone.
+            keys.append((at if at.tzinfo is not None else parse_datetime(stamp(at)), rid, i))
+        keys.sort()
+        self._changed_keys[entity.name] = (list(snapshot), keys)
+        return keys
+
+    def _changed_from(self, entity: Entity, start: datetime | None,
+                      after: tuple[datetime, str] | None) -> Iterator[tuple[datetime, str, int]]:
+        keys = self._changed_index(entity)
+        lo = 0 if start is None else bisect.bisect_left(keys, (start,))
+        if after is not None:
+            lo = max(lo, bisect.bisect_right(keys, (after[0], after[1], math.inf)))
+        for k in range(lo, len(keys)):
+            yield keys[k]
+
+    def _id_page(self, entity: Entity, skip: int, top: int) -> list[dict[str, Any]] | None:
+        """The page in id order (no $orderby, or ``$orderby=id``: e.g. the connector's ``$top=1`` probe), or
+        None when it reaches past the ids kept. Ids do not depend on edits, so the smallest base ids are
+        computed once (one pass over the records, the first time) and merged with the inserted records."""
+        dataset = self.data[entity.name]
+        if top == 0:
+            return []
+        if dataset.n > ID_PREFIX and skip + top > ID_PREFIX:
+            return None
+        prefix = self._id_prefix(entity)
+        complete = len(prefix) == dataset.n
+        inserted = sorted((rid, i) for _, rid, i in self._changed_index(entity) if i >= dataset.n)
+        out: list[dict[str, Any]] = []
+        for key in heapq.merge(prefix, inserted):
+            if not complete and key > prefix[-1]:
+                return None  # base records beyond the prefix may come first
+            i = key[1]
+            if not dataset.exists(i):
+                continue
+            if skip:
+                skip -= 1
+                continue
+            out.append(self.record(entity.name, i))
+            if len(out) == top:
+                return out
+        return out if complete else None
+
+    def _id_prefix(self, entity: Entity) -> list[tuple[str, int]]:
+        dataset = self.data[entity.name]
+        cached = self._id_prefixes.get(entity.name)
+        if cached is None or cached[0] != dataset.n:
+            # Ids (activities: GUID + date) order as their GUIDs' values; GUIDs (122 random bits) do not repeat.
+            smallest = heapq.nsmallest(ID_PREFIX, ((guid_value(entity.name, self.seed, i), i)
+                                                   for i in range(dataset.n)))
+            prefix = sorted((self._id_key(entity, i), i) for _, i in smallest)
+            cached = self._id_prefixes[entity.name] = (dataset.n, prefix)
+        return cached[1]
 
 
 def main() -> None:
