@@ -13,7 +13,7 @@ from werkzeug.wrappers import Request, Response
 from simulators.harness import Server, SimApp, json_response
 from synckit.errors import PagingError
 from synckit.http import Http
-from synckit.paging import LinkHeader, Offset, PageNumber, parallel_page_numbers
+from synckit.paging import LinkHeader, Offset, Page, PageNumber, parallel_page_numbers, prefetch
 from synckit.policy import Backoff
 
 
@@ -146,3 +146,45 @@ def test_retries_inside_paging_do_not_skip_pages():
         http = Http(server.url, backoff=Backoff(attempts=10, factor=0.001), sleep=lambda s: None)
         assert ids(PageNumber(size=6).pages(http, "/pages", {}, extract)) == list(range(50))
     assert sum(app.faults.injected.values()) > 0
+
+
+def _numbered(n: int, log: list[str], fail_at: int | None = None):
+    try:
+        for k in range(n):
+            if k == fail_at:
+                raise PagingError(f"page {k} is broken")
+            log.append(f"fetched {k}")
+            yield Page([{"id": k}], k + 1 if k + 1 < n else None)
+    finally:
+        log.append("closed")
+
+
+def test_prefetch_keeps_order_and_stays_at_most_depth_ahead():
+    log: list[str] = []
+    seen = []
+    for page in prefetch(_numbered(6, log), depth=1):
+        time.sleep(0.02)  # the producer has time to run ahead: it must stop one page ahead (plus one in hand)
+        fetched = sum(1 for entry in log if entry.startswith("fetched"))
+        assert fetched <= page.records[0]["id"] + 3
+        seen.append(page.records[0]["id"])
+    assert seen == list(range(6)) and log[-1] == "closed"
+
+
+def test_prefetch_raises_an_error_after_the_pages_before_it():
+    log: list[str] = []
+    seen = []
+    with pytest.raises(PagingError, match="page 3 is broken"):
+        for page in prefetch(_numbered(6, log, fail_at=3)):
+            seen.append(page.records[0]["id"])
+    assert seen == [0, 1, 2]
+
+
+def test_closing_prefetch_early_stops_and_closes_the_source():
+    log: list[str] = []
+    pages = prefetch(_numbered(1000, log))
+    assert next(pages).records == [{"id": 0}]
+    pages.close()
+    deadline = time.monotonic() + 5
+    while "closed" not in log and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert log[-1] == "closed" and sum(1 for entry in log if entry.startswith("fetched")) <= 4

@@ -91,3 +91,16 @@ def test_canonical_strings_order_like_times(a, b):
     sa, sb = a.strftime("%Y-%m-%dT%H:%M:%SZ"), b.strftime("%Y-%m-%dT%H:%M:%SZ")
     assert records.is_canonical(sa) and records.iso(sa) == sa
     assert (sa < sb) == (a.replace(microsecond=0) < b.replace(microsecond=0))
+
+
+@given(st.dictionaries(st.sampled_from(["a", "b", "a_b", "b_a"]),
+                       st.none() | st.integers() | st.dictionaries(st.sampled_from(["a", "b"]), st.integers(),
+                                                                   max_size=2), max_size=4))
+def test_strict_flatten_refuses_exactly_the_colliding_names(record):
+    names = [f"{k}_{inner}" if isinstance(v, dict) and v else k for k, v in record.items()
+             for inner in (v if isinstance(v, dict) and v else [None])]
+    if len(names) != len(set(names)):
+        with pytest.raises(ValueError, match="same column name"):
+            records.flatten(record, strict=True)
+    else:
+        assert records.flatten(record, strict=True) == records.flatten(record)

@@ -221,8 +221,6 @@ def _act() -> Kit:
             "port": 8105,
             "bench_size": 3_000,
             "make_large": lambda size: ActSim(size, 10, 10, 10, 10),
-            "large_cap": 50_000,
-            "large_cap_reason": SCAN_REASON,
         },
     )
 

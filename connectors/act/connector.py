@@ -41,6 +41,7 @@ from synckit import (
     Window,
     log,
     parse,
+    prefetch,
     records,
     redact,
     setup,
@@ -363,31 +364,6 @@ def snapshot_pages(http: Http, endpoint: Endpoint, seen: set[Any]) -> Iterator[P
 
 # Rows --------------------------------------------------------------------------------------------------
 
-def flatten_strict(record: Mapping[str, Any]) -> dict[str, Any]:
-    """``records.flatten``, but two source fields landing on one column name is an error, not an overwrite."""
-    row = records.flatten(record)
-    if len(row) < _leaf_count(record):
-        names: dict[str, int] = {}
-        for name in _leaf_names(record):
-            names[name] = names.get(name, 0) + 1
-        clash = sorted(n for n, c in names.items() if c > 1)
-        raise ValueError(f"fields flatten to the same column name {clash[:3]}")
-    return row
-
-
-def _leaf_names(record: Mapping[str, Any], prefix: str = "") -> Iterator[str]:
-    for key, value in record.items():
-        name = f"{prefix}_{key}" if prefix else str(key)
-        if isinstance(value, Mapping) and value:
-            yield from _leaf_names(value, name)
-        else:
-            yield name
-
-
-def _leaf_count(record: Mapping[str, Any]) -> int:
-    return sum(1 for _ in _leaf_names(record))
-
-
 def act_time(value: Any) -> str | None:
     """Act! timestamps carry an offset; one without is refused rather than guessed to be UTC."""
     if value is None or value == "":
@@ -404,7 +380,7 @@ def shaper(endpoint: Endpoint) -> Callable[[dict], dict]:
             converters[column] = records.integer
 
     def shape(record: dict) -> dict:
-        return records.convert(flatten_strict(record), converters)
+        return records.convert(records.flatten(record, strict=True), converters)
 
     return shape
 
@@ -434,7 +410,8 @@ def tables(http: Http, cfg: Mapping[str, Any], seen_types: set[Any]) -> list[Tab
                 return snapshot_pages(http, e, seen_types)
         else:
             def fetch(window: Window, e: Endpoint = endpoint) -> Iterator[Page]:
-                return keyset_pages(http, e, window, cfg["batch_size"])
+                # The next page is requested while this one is written: its key travels in Page.next.
+                return prefetch(keyset_pages(http, e, window, cfg["batch_size"]))
         out.append(Table(name=endpoint.name, primary_key=("id",), columns=dict(endpoint.columns),
                          cursor=endpoint.cursor, fetch=fetch, row=shaper(endpoint)))
     return out

@@ -35,6 +35,7 @@ from synckit import (
     Window,
     log,
     parse,
+    prefetch,
     records,
     setup,
     sync_tables,
@@ -197,10 +198,10 @@ def report_pages(http: Http, cfg: dict[str, Any], window: Window) -> Iterator[Pa
 def users_table(http: Http, cfg: dict[str, Any]) -> Table:
     if cfg["users_source"] == "list":
         return Table(name="user", primary_key=("employeeId",), columns=COLUMNS, cursor="updated_at",
-                     fetch=lambda window: list_pages(http, cfg, window), row=list_row,
+                     fetch=lambda window: prefetch(list_pages(http, cfg, window)), row=list_row,
                      lookback=timedelta(minutes=cfg["lookback_minutes"]))
     return Table(name="user", primary_key=("employeeId",), columns=COLUMNS, cursor=None,
-                 fetch=lambda window: report_pages(http, cfg, window), row=report_row)
+                 fetch=lambda window: prefetch(report_pages(http, cfg, window)), row=report_row)
 
 
 def schema(configuration: dict[str, Any]) -> list[dict[str, Any]]:

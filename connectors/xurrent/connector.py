@@ -33,6 +33,7 @@ from synckit import (
     Window,
     log,
     parse,
+    prefetch,
     records,
     setup,
     sync_tables,
@@ -315,7 +316,7 @@ def pages(http: Http, name: str, page_size: int, window: Window) -> Iterator[Pag
 def tables(http: Http, cfg: dict[str, Any]) -> list[Table]:
     def make(name: str) -> Table:
         return Table(name=name, primary_key=("id",), columns=columns(name), cursor="updated_at",
-                     fetch=lambda window: pages(http, name, cfg["max_records_per_page"], window),
+                     fetch=lambda window: prefetch(pages(http, name, cfg["max_records_per_page"], window)),
                      row=lambda record: shape(name, record))
 
     return [make(name) for name in TABLES]

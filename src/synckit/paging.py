@@ -11,6 +11,8 @@ a traversal, and a page that would repeat the previous one raises instead of loo
 from __future__ import annotations
 
 import concurrent.futures as cf
+import queue
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -165,3 +167,56 @@ def parallel_page_numbers(
         for future in in_flight.values():
             future.cancel()
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+_END = object()
+
+
+def prefetch(pages: Iterator[Page], depth: int = 1) -> Iterator[Page]:
+    """Run ``pages`` in a background thread up to ``depth`` pages ahead, so the next request is in flight
+    while the caller writes this page (keyset and Link paging cannot be parallelised, but they can overlap
+    network and processing).
+
+    Only for page iterators whose whole state travels in ``Page.next``: a side effect of fetching page N+1
+    would otherwise be visible before page N is checkpointed. Pages come out in order; an error surfaces
+    after the pages before it; closing this iterator stops the producer and closes ``pages``.
+    (A hand-written queue rather than an executor: the producer must keep one generator frame alive.)
+    """
+    handoff: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for page in pages:
+                if not put(page):
+                    return
+            put(_END)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
+            put(exc)
+        finally:
+            close = getattr(pages, "close", None)
+            if close is not None:
+                close()
+
+    producer = threading.Thread(target=produce, name="prefetch", daemon=True)
+    producer.start()
+    try:
+        while True:
+            item = handoff.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        producer.join(timeout=1.0)  # a request in flight finishes on its own; its page is dropped

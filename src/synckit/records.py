@@ -19,24 +19,34 @@ _TRUE = {"true", "1", "yes", "y", "t"}
 _FALSE = {"false", "0", "no", "n", "f"}
 
 
-def flatten(record: Mapping[str, Any], sep: str = "_", prefix: str = "") -> dict[str, Any]:
-    """``{"address": {"street": "x"}, "tags": [1]}`` -> ``{"address_street": "x", "tags": "[1]"}``."""
+def flatten(record: Mapping[str, Any], sep: str = "_", prefix: str = "", *, strict: bool = False) -> dict[str, Any]:
+    """``{"address": {"street": "x"}, "tags": [1]}`` -> ``{"address_street": "x", "tags": "[1]"}``.
+
+    ``strict``: two source fields that land on one column name (``a_b`` and ``a: {b}``) raise ValueError
+    naming it, instead of the later one overwriting the earlier."""
     out: dict[str, Any] = {}
+    _flatten_into(out, record, sep, prefix, strict)
+    return out
+
+
+def _flatten_into(out: dict[str, Any], record: Mapping[str, Any], sep: str, prefix: str, strict: bool) -> None:
     for key, value in record.items():
         name = f"{prefix}{sep}{key}" if prefix else str(key)
         kind = type(value)
         if kind in _SCALARS:  # the common case first: no ABC checks per value
-            out[name] = value
+            leaf = value
         elif isinstance(value, Mapping):
             if value:
-                out.update(flatten(value, sep, name))
-            else:
-                out[name] = None
+                _flatten_into(out, value, sep, name, strict)  # into the same dict: one pass, no copies
+                continue
+            leaf = None
         elif isinstance(value, (list, tuple)):
-            out[name] = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+            leaf = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
         else:
-            out[name] = value
-    return out
+            leaf = value
+        if strict and name in out:
+            raise ValueError(f"fields flatten to the same column name {name!r}")
+        out[name] = leaf
 
 
 def to_utc_iso(dt: datetime) -> str:
