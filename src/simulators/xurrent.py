@@ -11,12 +11,18 @@ filterable fields only, ``sort=`` on the sortable fields only (ties broken by id
 each collection's default order, a configurable 100,000-record cap with ``X-Pagination-Throttled``,
 timestamps rendered in the account time zone, and rolling-window limits per token (3,600 per hour and
 20 per 2 seconds) with ``X-RateLimit-*`` headers and 429 ``Retry-After``.
+
+List requests in the connector's shape (``sort=updated_at`` with an optional ``updated_at=>=`` and
+``search_after`` cursors) and in id order (projects' default, the setup probe) take a fast path that
+reads the Dataset's order instead of building every record, so a page of 1,000,000 records stays cheap;
+it answers byte for byte as the general path does (``fast_paths=False`` forces the general path).
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import bisect
 import collections
 import functools
 import json
@@ -26,6 +32,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlencode
@@ -89,6 +96,74 @@ RESOURCES: dict[str, dict[str, Any]] = {
 
 class BadRequest(Exception):
     """A 400 with the API's ``{"message": ...}`` body."""
+
+
+@dataclass
+class Window:
+    """One page cut from a sorted, filtered collection: ``items`` are (sort key, record) at positions
+    ``start..end`` of the ``total`` reachable records (capped at max_records; ``throttled`` if more)."""
+
+    items: list[tuple[list[Any], dict[str, Any]]]
+    start: int
+    end: int
+    total: int
+    throttled: bool
+
+
+class IndexedDataset(Dataset):
+    """A Dataset whose mutators drop ``derived``: the fast path's sorted lists of changed, inserted and
+    deleted records, rebuilt once per change instead of once per request (O(changes) each time)."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.derived: dict[str, Any] = {}
+
+    def edit(self, i: int, when: datetime | None = None) -> None:
+        with self._lock:
+            super().edit(i, when)
+            self.derived.clear()
+
+    def insert(self, when: datetime | None = None) -> int:
+        with self._lock:
+            i = super().insert(when)
+            self.derived.clear()
+            return i
+
+    def delete(self, i: int) -> None:
+        with self._lock:
+            super().delete(i)
+            self.derived.clear()
+
+
+@dataclass
+class ChangeIndex:
+    """What the fast path needs beyond index arithmetic on the base records, each list sorted:
+    ``removed``, base indices taken out of index order (changed or deleted); ``extra``, (epoch second, id)
+    of the live changed and inserted records; ``gone``, the ids of deleted records."""
+
+    removed: list[int]
+    extra: list[tuple[int, int]]
+    gone: list[int]
+
+
+def change_index(ds: Dataset) -> ChangeIndex:
+    """The dataset's ChangeIndex, cached on an IndexedDataset until it changes. The call holds ds._lock.
+    The signature also guards against changes made without the mutators (it cannot see re-edits)."""
+    signature = (len(ds.changed), ds.inserted, len(ds.deleted), ds.n, ds.tie)
+    cache: dict[str, Any] | None = getattr(ds, "derived", None)
+    if cache is not None and cache.get("signature") == signature:
+        return cache["index"]
+    n, size, changed, deleted = ds.n, ds.size, ds.changed, ds.deleted
+    removed = sorted({i for i in changed if i < n} | {i for i in deleted if 0 <= i < n})
+    # ds.time(i) of a changed record is its stamp; an insert is always changed, but fall back to its base
+    # time as ds.time would. Sorting by whole seconds then id can reorder sub-second stamps.
+    extra = sorted([(int(t.timestamp()), i + 1) for i, (_, t) in changed.items() if i not in deleted]
+                   + [(int(ds.base_time(i).timestamp()), i + 1) for i in range(n, size)
+                      if i not in changed and i not in deleted])
+    index = ChangeIndex(removed, extra, sorted(i + 1 for i in deleted if 0 <= i < size))
+    if cache is not None:
+        cache.update(signature=signature, index=index)
+    return index
 
 
 def encode_cursor(offset: int, key: list[Any]) -> str:
@@ -181,12 +256,14 @@ class XurrentSim(SimApp):
         faults: Faults | None = None,
         seed: int = 11,
         latency: float = 0.0,
+        fast_paths: bool = True,
     ):
         super().__init__(faults=faults, latency=latency)
+        self.fast_paths = fast_paths  # False: every list request takes the general O(n) path (tests compare)
         self.data = {
-            "organizations": Dataset(organizations, tie=tie, seed=seed),
-            "products": Dataset(products, tie=tie, seed=seed + 1),
-            "projects": Dataset(projects, tie=tie, seed=seed + 2),
+            "organizations": IndexedDataset(organizations, tie=tie, seed=seed),
+            "products": IndexedDataset(products, tie=tie, seed=seed + 1),
+            "projects": IndexedDataset(projects, tie=tie, seed=seed + 2),
         }
         self.tokens = tokens if tokens is not None else {"test-token"}
         self.clients = clients if clients is not None else {"test-client": "test-secret"}
@@ -486,10 +563,22 @@ class XurrentSim(SimApp):
         if bad:
             raise BadRequest(f"Filtering not allowed on fields: {', '.join(bad)}")
         conditions = [self.condition(resource, k, args[k]) for k in args if k not in RESERVED]
+        window = self.fast_window(resource, predefined, args, sort, per_page) if self.fast_paths else None
+        if window is None:
+            window = self.scan_window(resource, predefined, args, sort, per_page, conditions)
+        return self.render(request, resource, args, per_page, window)
+
+    def keyed(self, resource: str, sort: list[tuple[str, bool]], rec: dict[str, Any]) -> tuple[list[Any], dict]:
+        """A record with its sort key (the sort fields' values, then the id): what cursors encode."""
+        return [self.sort_value(resource, f, rec) for f, _ in sort] + [rec["id"]], rec
+
+    def scan_window(self, resource: str, predefined: str | None, args: Any, sort: list[tuple[str, bool]],
+                    per_page: int, conditions: list[Callable[[dict[str, Any]], bool]]) -> Window:
+        """The general path: build, filter and sort every record (O(n) per request), then cut the page."""
         ds = self.data[resource]
         recs = [self.record(resource, i) for i in ds.all() if ds.exists(i)]
         recs = [r for r in recs if self.predefined(resource, predefined, r) and all(c(r) for c in conditions)]
-        keyed = [([self.sort_value(resource, f, r) for f, _ in sort] + [r["id"]], r) for r in recs]
+        keyed = [self.keyed(resource, sort, r) for r in recs]
         directions = [desc for _, desc in sort] + [sort[-1][1]]
 
         def order(a: list[Any], b: list[Any]) -> int:
@@ -503,8 +592,7 @@ class XurrentSim(SimApp):
         total = min(len(keyed), self.max_records)
         reachable = keyed[:total]
         throttled = len(keyed) > self.max_records
-        page_mode = "page" in args
-        if page_mode:
+        if "page" in args:
             try:
                 page = int(args["page"])
             except ValueError:
@@ -524,6 +612,140 @@ class XurrentSim(SimApp):
         else:
             start, end = 0, min(per_page, total)
         items = reachable[start:end] if start < total else []
+        return Window(items, start, end, total, throttled)
+
+    # The fast path ---------------------------------------------------------------------------------
+    # The connector's query (sort=updated_at, an optional updated_at=>=..., search_after cursors) and the
+    # setup probe (per_page=1 in projects' default id order) are answered from the Dataset's structure:
+    # base records are already in order by index, only changed/inserted/deleted records are looked at,
+    # so a page costs O(page size + changes) instead of O(n). Anything else returns None: general path.
+
+    def fast_window(self, resource: str, predefined: str | None, args: Any, sort: list[tuple[str, bool]],
+                    per_page: int) -> Window | None:
+        if predefined is not None or "page" in args or args.get("search_before"):
+            return None
+        filters = [k for k in args if k not in RESERVED]
+        by_updated = sort == [("updated_at", False)] and filters in ([], ["updated_at"])
+        by_id = sort in ([("id", False)], [("id", True)]) and not filters
+        since = self.lower_bound(args["updated_at"]) if by_updated and filters else None
+        if not (by_id or by_updated) or (filters and since is None):
+            return None
+        after: tuple[int, int] | None = None
+        if args.get("search_after"):
+            _, key = decode_cursor(args["search_after"])  # a bad token is the same 400 as the general path's
+            if len(key) != 2 or any(type(x) is not int for x in key):
+                return None  # odd keys compare (or fail) in ways only the general path reproduces
+            after = (key[0], key[1])
+        if by_updated:
+            return self.window_by_updated(resource, sort, per_page, since, after)
+        return self.window_by_id(resource, sort, per_page, after)
+
+    @staticmethod
+    def lower_bound(raw: str) -> int | None:
+        """``>=t`` or ``>t`` (already validated by ``condition``) as the least epoch second that passes."""
+        m = re.fullmatch(r"(>=|>)([^<>]+)", raw)
+        if not m:
+            return None
+        bound = int(parse_datetime("updated_at", m.group(2)).timestamp())
+        return bound if m.group(1) == ">=" else bound + 1
+
+    def window_by_updated(self, resource: str, sort: list[tuple[str, bool]], per_page: int, since: int | None,
+                          after: tuple[int, int] | None) -> Window:
+        """Records ordered by (updated_at in epoch seconds, id), as the general path sorts them.
+
+        Two sorted runs are merged: A, the untouched base records (index order is key order, since base
+        times never decrease with the index), and E, the changed and inserted records sorted by key."""
+        ds = self.data[resource]
+        with ds._lock:  # a consistent snapshot while edits may arrive from other threads
+            n, tie = ds.n, ds.tie
+            groups = -(-n // tie)
+
+            def group_sec(g: int) -> int:
+                return int(ds.base_time(g * tie).timestamp())
+
+            def first_base(sec: int, strict: bool = False) -> int:
+                """First base index whose second is >= sec (> sec when strict)."""
+                g = (bisect.bisect_right if strict else bisect.bisect_left)(range(groups), sec, key=group_sec)
+                return min(n, g * tie)
+
+            index = change_index(ds)
+            removed, extra = index.removed, index.extra
+
+            def base_count(a: int, b: int) -> int:
+                """Untouched, undeleted base records in [a, b)."""
+                if b <= a:
+                    return 0
+                return (b - a) - (bisect.bisect_left(removed, b) - bisect.bisect_left(removed, a))
+
+            lo = first_base(since) if since is not None else 0
+            e_lo = bisect.bisect_left(extra, (since,)) if since is not None else 0
+            matched = base_count(lo, n) + len(extra) - e_lo
+            total = min(matched, self.max_records)
+            a, e, start = lo, e_lo, 0
+            if after is not None:
+                sec, ident = after
+                # Base records with key <= (sec, ident): every one below the second, and those in it
+                # whose id (index + 1) is <= ident.
+                below = min(first_base(sec, strict=True), max(first_base(sec), ident))
+                a = max(lo, below)
+                e = max(e_lo, bisect.bisect_right(extra, (sec, ident)))
+                start = min(total, base_count(lo, a) + (e - e_lo))
+            end = min(start + per_page, total)
+            picks: list[int] = []
+            r = bisect.bisect_left(removed, a)
+            while len(picks) < end - start:
+                while r < len(removed) and removed[r] <= a:
+                    a += removed[r] == a
+                    r += 1
+                base_key = (group_sec(a // tie), a + 1) if a < n else None
+                if e < len(extra) and (base_key is None or extra[e] < base_key):
+                    picks.append(extra[e][1] - 1)
+                    e += 1
+                elif base_key is not None:
+                    picks.append(a)
+                    a += 1
+                else:
+                    break  # unreachable: the counts above say enough records remain
+            items = [self.keyed(resource, sort, self.record(resource, i)) for i in picks]
+        return Window(items, start, end, total, matched > self.max_records)
+
+    def window_by_id(self, resource: str, sort: list[tuple[str, bool]], per_page: int,
+                     after: tuple[int, int] | None) -> Window:
+        """Records by id, ascending or descending (projects' default order); the key is [id, id]."""
+        ds = self.data[resource]
+        desc = sort[0][1]
+        with ds._lock:
+            size, deleted, gone = ds.size, ds.deleted, change_index(ds).gone
+            matched = size - len(gone)
+            total = min(matched, self.max_records)
+            if desc:
+                # Ids >= first come at or before the cursor key (id == k1 only if k1 >= k2).
+                first = size + 1 if after is None else after[0] + (after[0] < after[1])
+                first = min(size + 1, max(1, first))
+                done = (size + 1 - first) - (len(gone) - bisect.bisect_left(gone, first))
+                ids: range = range(first - 1, 0, -1)
+            else:
+                # Ids <= last come at or before the cursor key (id == k1 only if k1 <= k2).
+                last = 0 if after is None else after[0] - (after[0] > after[1])
+                last = min(size, max(0, last))
+                done = last - bisect.bisect_right(gone, last)
+                ids = range(last + 1, size + 1)
+            start = min(total, done)
+            end = min(start + per_page, total)
+            picks: list[int] = []
+            for ident in ids:
+                if len(picks) >= end - start:
+                    break
+                if ident - 1 not in deleted:
+                    picks.append(ident - 1)
+            items = [self.keyed(resource, sort, self.record(resource, i)) for i in picks]
+        return Window(items, start, end, total, matched > self.max_records)
+
+    # Rendering -------------------------------------------------------------------------------------
+    def render(self, request: Request, resource: str, args: Any, per_page: int, window: Window) -> Response:
+        spec = RESOURCES[resource]
+        items, start, end, total = window.items, window.start, window.end, window.total
+        page_mode = "page" in args
         fields = [f for f in args.get("fields", "").split(",") if f] or spec["collection"]
         body = [{k: r.get(k) for k in ["id", *fields, "account"] if k in r or k in spec["collection"]}
                 for _, r in items]
@@ -557,7 +779,7 @@ class XurrentSim(SimApp):
                 links.append(link([("search_after", encode_cursor(end - 1, items[-1][0]))], "next"))
         if links:
             headers["Link"] = ", ".join(links)
-        if throttled and end >= total:
+        if window.throttled and end >= total:
             headers["X-Pagination-Throttled"] = "true"
         return json_response(body, headers=headers)
 
