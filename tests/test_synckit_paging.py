@@ -100,18 +100,24 @@ def test_a_repeating_page_raises_instead_of_looping():
 def test_parallel_pages_come_in_order_and_stop_at_the_short_page():
     calls: list[int] = []
     lock = threading.Lock()
+    active, most = [0], [0]
 
     def fetch(page: int):
         with lock:
             calls.append(page)
+            active[0] += 1
+            most[0] = max(most[0], active[0])
         time.sleep(0.01 * (page % 3))  # finish out of order
+        with lock:
+            active[0] -= 1
         lo = page * 10
         return [{"id": i} for i in range(lo, min(95, lo + 10))], None
 
     pages = list(parallel_page_numbers(fetch, size=10, start=0, workers=4))
     assert ids(pages) == list(range(95))
     assert [p.next for p in pages] == list(range(1, 10)) + [None]
-    assert max(calls) <= 9 + 4
+    assert most[0] <= 4  # never more requests in flight than workers
+    assert max(calls) <= 9 + 2 * 4  # at most twice the workers queued past the short page
 
 
 def test_parallel_failure_raises_never_ends_quietly():

@@ -131,9 +131,12 @@ def parallel_page_numbers(
 ) -> Iterator[Page]:
     """Fetch page numbers ``start, start+1, ...`` with up to ``workers`` in flight; yield them in order.
 
-    The traversal ends at the first short page (fewer than ``size`` records); pages already requested
-    beyond it are discarded. A page that fails after its retries raises: a transient error never
-    looks like the end of the table. Callers emit rows from the yielding thread only.
+    Twice ``workers`` pages are queued, so a worker that finishes picks the next page at once instead of
+    waiting for the caller to take the page before it (a caller writing rows would otherwise leave
+    workers idle). The traversal ends at the first short page (fewer than ``size`` records); pages
+    already requested beyond it are discarded, so ``fetch`` should answer pages it knows are past the
+    end without a request. A page that fails after its retries raises: a transient error never looks
+    like the end of the table. Callers emit rows from the yielding thread only.
     """
     if workers <= 1:
         page = start
@@ -150,7 +153,7 @@ def parallel_page_numbers(
         next_to_submit = start
         page = start
         while True:
-            while len(in_flight) < workers:
+            while len(in_flight) < 2 * workers:
                 in_flight[next_to_submit] = pool.submit(fetch, next_to_submit)
                 next_to_submit += 1
             records, response = in_flight.pop(page).result()
