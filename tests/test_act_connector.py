@@ -360,11 +360,21 @@ def test_offset_paging_loses_a_row_that_keyset_paging_keeps(sim_server):
 
 
 def test_a_server_cap_below_batch_size_loses_nothing():
-    sim = ActSim(20, 2, 2, 2, 2, tie=5, top_cap=3)  # the connector asks for 7, the server sends 3
+    # The connector asks for 500; the server sends 250: pages of 250 are not taken for the end.
+    sim = ActSim(1200, 2, 2, 2, 2, tie=5, top_cap=250)
     with Server(sim) as server:
         sink = MemorySink(primary_keys=PKS)
-        run_sync(server, {}, sink)
+        run_sync(server, {}, sink, batch_size="500")
         check_sink(sim, sink)
+    contacts = [r for r in sim.log if r.path.endswith("/api/contacts")]
+    assert len(contacts) == 5 + 1  # 1,200 rows in pages of 250, then the empty page that proves the end
+
+
+def test_a_short_page_ends_the_traversal_without_an_empty_page():
+    sim = ActSim(20, 2, 2, 2, 2, tie=5)
+    with Server(sim) as server:
+        run_sync(server, {}, MemorySink(primary_keys=PKS))  # batch_size 7: pages of 7, 7 and 6
+    assert len([r for r in sim.log if r.path.endswith("/api/contacts")]) == 3
 
 
 def test_cloud_rate_limit_headers_feed_the_limiter():

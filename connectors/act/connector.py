@@ -8,7 +8,8 @@ Paging is by keyset on (cursor, id), never by ``$skip``: each request asks for
 ``cursor gt X or (cursor eq X and id gt Y)`` ordered by both, where (X, Y) is the last record delivered.
 Rows edited during a sync move to the end of the order and are read later in the same traversal, any
 number of records may share one cursor value, and the resume token saved with each page is that key.
-The traversal ends on an empty page, so it does not depend on the server's cap on ``$top``.
+The traversal ends on a page shorter than ``min($top, 200)`` (200 is known to be served whole), else on
+an empty page: a server cap on ``$top`` below the batch size cannot end it early.
 """
 
 from __future__ import annotations
@@ -307,6 +308,9 @@ def keyset_filter(field: str, since: datetime | None, key: Mapping[str, Any] | N
     return " and ".join(clauses) or None
 
 
+SERVED_WHOLE = 200  # a $top the live API is documented to serve in full; its cap, if any, is above it
+
+
 def keyset_pages(http: Http, endpoint: Endpoint, window: Window, size: int) -> Iterator[Page]:
     """Pages of ``endpoint`` with cursor >= window.since, after the key window.resume, in (cursor, id) order.
 
@@ -329,6 +333,9 @@ def keyset_pages(http: Http, endpoint: Endpoint, window: Window, size: int) -> I
         keys = [key_of(r, field, label) for r in rows]
         check_forward(keys, key, window.since, label)
         key = keys[-1]
+        if len(rows) < min(size, SERVED_WHOLE):
+            yield Page(rows, None, response)  # short under any cap the server may have: the end
+            return
         yield Page(rows, dict(key), response)
 
 
