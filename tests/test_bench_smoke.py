@@ -13,7 +13,7 @@ def test_benchmark_smoke(tmp_path, capsys):
 
 
 def test_report_writer(tmp_path):
-    results = {"x": {"throughput": {"rows": 10, "requests": 2, "ours_rps": 8.0, "bare_rps": 10.0, "ratio": 0.8},
+    results = {"x": {"throughput": {"size": 10, "rows": 10, "requests": 2, "ours_rps": 8.0, "bare_rps": 10.0, "ratio": 0.8},
                      "memory": {"small": 1, "large": 2, "small_mb": 50.0, "large_mb": 60.0, "delta_mb": 10.0},
                      "budget": {"limit": "20 per 2s", "seconds": 3.0, "sent": 39, "allowed": 40, "used": 0.975,
                                 "429s": 0},
@@ -22,6 +22,7 @@ def test_report_writer(tmp_path):
     report.write(results, scaling, {"throughput": 10, "small": 1, "large": 2, "incremental": 3,
                                     "budget_seconds": 3}, tmp_path)
     text = (tmp_path / "REPORT.md").read_text()
-    assert "| x | 10 | 2 | 8 | 10 | 0.80 | met |" in text
+    assert "| x | 10 | 10 | 2 | 8 | 10 | 0.80 | met |" in text
+    assert "| x | 3 | 100 | 2 | 2.0% | ≤ 2 | met |" in text
     assert "5 workers / 1 worker = 4.50: met" in text
     assert (tmp_path / "throughput.png").stat().st_size > 1000
