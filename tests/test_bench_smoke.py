@@ -9,7 +9,7 @@ from bench import report, run
 def test_benchmark_smoke(tmp_path, capsys):
     assert run.main(["--smoke", "--only", "awardco"]) == 0
     out = capsys.readouterr().out
-    assert "[awardco] {'rows': 300" in out and "'429s': 0" in out
+    assert "[awardco] {'size': 300, 'rows': 300" in out and "'429s': 0" in out
 
 
 def test_report_writer(tmp_path):
