@@ -37,9 +37,6 @@ class Kit:
 
 
 _loaded: dict[str, ModuleType] = {}
-SCAN_REASON = ("the simulator answers each request by scanning every record of the table, so a million records "
-               "cost seconds per request (a limit of the simulator, not of the connector, which streams page by "
-               "page)")
 
 
 def connector(name: str) -> ModuleType:
@@ -297,8 +294,6 @@ def _aroflo() -> Kit:
             "bench_size": 3_000,
             "make_large": lambda size: AroFloSim(users=10, suppliers=10, payments=size, per_second=1000,
                                                  per_minute=100_000, daily=10**7),
-            "large_cap": 50_000,
-            "large_cap_reason": SCAN_REASON,
         },
     )
 

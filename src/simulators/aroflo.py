@@ -22,18 +22,24 @@ One endpoint, ``GET /?zone=users|suppliers|payments|lastupdate``. Implemented de
 - Limits: 3 per second, 120 per minute, 2,000 per day (all configurable), 20,000 per day for GETs whose only
   ``where`` is an equality on the id field; ``lastupdate`` is exempt from the daily counts. Days roll over at
   00:00 Australia/Melbourne (``roll_day()`` does it on demand). Six ``X-RateLimit-*`` headers on every answer.
+- Scale: the connector's own query shapes (the first-sync scan by creation/paid date then id, the ``lastupdate``
+  feed of one zone between bounds, lookups by id) are answered per page without visiting every record, so
+  1,000,000 payments page in milliseconds; any other query filters and sorts every record (``fast=False``
+  forces that everywhere, and the tests check both give identical answers).
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import binascii
 import hashlib
 import hmac
 import json
 import threading
 import time
-from collections.abc import Callable
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import parse_qsl
@@ -93,12 +99,18 @@ def _parse_when(value: str) -> datetime:
 
 
 class Zone:
-    """One zone's records and filterable fields: name -> (kind, getter(i) -> comparable value)."""
+    """One zone's records and filterable fields: name -> (kind, getter(i) -> comparable value).
+
+    ``scan_fields`` share one creation key (the first sync's where and order field). ``label(i)``, for base
+    records only, groups them into blocks for the fast scan: it never decreases with ``i``, is at most the
+    record's key, and every key of a block is below the next block's label (so blocks are ordered)."""
 
     def __init__(self, name: str, key: str, data: Dataset, record: Callable[[int], dict[str, Any]],
-                 fields: dict[str, tuple[str, Callable[[int], Any]]], default_field: str):
+                 fields: dict[str, tuple[str, Callable[[int], Any]]], default_field: str, *,
+                 scan_fields: tuple[str, ...] = (), label: Callable[[int], datetime] | None = None):
         self.name, self.key, self.data, self.record = name, key, data, record
         self.fields, self.default_field = fields, default_field
+        self.scan_fields, self.label = frozenset(scan_fields), label
 
 
 class AroFloSim(SimApp):
@@ -107,8 +119,12 @@ class AroFloSim(SimApp):
                  org_encoded: str = "JCdKUyZRMCAgCg==", per_second: int | None = 3, per_minute: int | None = 120,
                  daily: int | None = 2000, secondary_daily: int = 20000, size_cap: int = SIZE_CAP,
                  freshness: int = FRESHNESS_SECONDS, faults: Faults | None = None, seed: int = 11,
-                 clock_offset: float = 0.0):
+                 clock_offset: float = 0.0, fast: bool = True):
         super().__init__(faults=faults)
+        # fast: answer the connector's query shapes without visiting every record (see "Fast paths");
+        # False keeps only the general path, which the tests compare against.
+        self.fast = fast
+        self.fast_answers = 0  # queries the fast paths answered (tests check they were taken)
         self.secret_key, self.uencoded, self.pencoded, self.org_encoded = secret_key, uencoded, pencoded, org_encoded
         self.per_second, self.per_minute, self.daily, self.secondary_daily = per_second, per_minute, daily, \
             secondary_daily
@@ -138,7 +154,8 @@ class AroFloSim(SimApp):
                 "lastupdatedutc": ("date", lambda i: self.users.time(i).replace(tzinfo=None)),
                 "lastupdateddatetimeutc": ("date", lambda i: self.users.time(i).replace(tzinfo=None)),
                 "archived": ("bool", lambda i: self.user(i)["archived"]),
-            }, "createdutc"),
+            }, "createdutc", scan_fields=("createdutc", "createddatetimeutc"),
+                label=lambda i: self.created(self.users, i).replace(tzinfo=None)),
             "suppliers": Zone("suppliers", "supplierid", self.suppliers, self.supplier, {
                 "supplierid": ("str", lambda i: self.supplier_id(i)),
                 "suppliername": ("str", lambda i: self.supplier(i)["suppliername"]),
@@ -147,11 +164,12 @@ class AroFloSim(SimApp):
                 "datecreated": ("date", self.supplier_local_created),
                 "dateinserted": ("date", self.supplier_local_created),
                 "datetimeinserted": ("date", self.supplier_local_created),
-            }, "datetimeinserted"),
+            }, "datetimeinserted", scan_fields=("datecreated", "dateinserted", "datetimeinserted"),
+                label=self.supplier_local_day),
             "payments": Zone("payments", "paymentid", self.payments, self.payment, {
                 "paymentid": ("str", lambda i: self.payment_id(i)),
                 "datepaid": ("date", self.payment_date),
-            }, "datepaid"),
+            }, "datepaid", scan_fields=("datepaid",), label=self.payment_date),
         }
 
     # Clock ---------------------------------------------------------------------------------------
@@ -213,6 +231,12 @@ class AroFloSim(SimApp):
         created = self.created(self.suppliers, i) + timedelta(milliseconds=10 * (i % 100))
         return created.astimezone(MELBOURNE).replace(tzinfo=None)
 
+    def supplier_local_day(self, i: int) -> datetime:
+        """Local midnight of datetimeinserted: the fast scan's block label. Local wall-clock times are not
+        monotonic (DST ends by repeating an hour), but Melbourne's local date is, as no transition crosses
+        midnight; the centiseconds never carry a whole-minute creation time over midnight either."""
+        return self.supplier_local_created(i).replace(hour=0, minute=0, second=0, microsecond=0)
+
     def supplier_created_utc(self, i: int) -> datetime:
         return self.created(self.suppliers, i) + timedelta(milliseconds=10 * (i % 100))
 
@@ -271,11 +295,15 @@ class AroFloSim(SimApp):
                 if not zone.data.exists(i):
                     continue
                 when = zone.data.time(i).astimezone(timezone.utc)
-                out.append((when, order, {"zoneid": zone.fields[zone.key][1](i), "zonename": zone.name,
-                                          "zoneidreference": zone.key,
-                                          "lastupdateutc": when.strftime("%Y/%m/%d %H:%M:%S")}))
+                out.append((when, order, self.feed_entry(zone, i, when)))
                 order += 1
         return out
+
+    def feed_entry(self, zone: Zone, i: int, when: datetime | None = None) -> dict[str, Any]:
+        if when is None:
+            when = zone.data.time(i).astimezone(timezone.utc)
+        return {"zoneid": zone.fields[zone.key][1](i), "zonename": zone.name, "zoneidreference": zone.key,
+                "lastupdateutc": when.strftime("%Y/%m/%d %H:%M:%S")}
 
     def truth(self, zone: str) -> dict[str, dict[str, Any]]:
         z = self.zones[zone]
@@ -389,17 +417,16 @@ class AroFloSim(SimApp):
         try:
             page = _int_param(params, "page")
             size = _int_param(params, "pageSize")
+            effective = MAX_PAGE_SIZE if size is None else max(1, min(MAX_PAGE_SIZE, size))
+            if page is not None and page < 1:  # refused whatever the query says, so skip the query
+                return self.envelope(request, "1", MSG_REQUEST)
+            window = None if page is None else ((page - 1) * effective, effective)
             if zone_name == "lastupdate":
-                rows, message = self.query_lastupdate(wheres, orders), OK
+                rows, message = self.query_lastupdate(wheres, orders, window), OK
             else:
-                rows, message = self.query_zone(self.zones[zone_name], wheres, orders)
+                rows, message = self.query_zone(self.zones[zone_name], wheres, orders, window)
         except ValueError:
             return self.envelope(request, "1", MSG_REQUEST)
-        if page is not None and page < 1:
-            return self.envelope(request, "1", MSG_REQUEST)
-        effective = MAX_PAGE_SIZE if size is None else max(1, min(MAX_PAGE_SIZE, size))
-        if page is not None:
-            rows = rows[(page - 1) * effective: page * effective]
         list_key = "lastupdates" if zone_name == "lastupdate" else zone_name
         response: dict[str, Any] = {
             "maxpageresults": effective if zone_name == "payments" else str(effective),
@@ -419,8 +446,12 @@ class AroFloSim(SimApp):
         return len(parts) == 4 and parts[1].lower() == self.zones[zone].key and parts[2] == "="
 
     # Queries -------------------------------------------------------------------------------------
-    def query_zone(self, zone: Zone, wheres: list[str], orders: list[str]) -> tuple[list[dict], str]:
+    # ``window`` is (offset, limit) for a paged request, None for "everything". The general path filters and
+    # sorts every record (O(n)); the fast paths below answer the connector's own query shapes identically.
+    def query_zone(self, zone: Zone, wheres: list[str], orders: list[str],
+                   window: tuple[int, int] | None = None) -> tuple[list[dict], str]:
         message = OK
+        source: Any = zone.data.all()
         if not wheres:
             kind, get = zone.fields[zone.default_field]
             horizon = self.now() - timedelta(days=30)
@@ -432,16 +463,33 @@ class AroFloSim(SimApp):
             message = OK_DEFAULT
         else:
             test = compile_where(wheres, lambda field: zone.fields.get(field.lower()))
-        indices = [i for i in zone.data.all() if zone.data.exists(i) and test(i)]
+            if self.fast:
+                picked = self._fast_scan(zone, wheres, orders, test, window)
+                if picked is not None:
+                    self.fast_answers += 1
+                    return [zone.record(i) for i in picked], message
+                candidates = self._id_candidates(zone, wheres)
+                if candidates is not None:  # only these can match; the rest of the general path is unchanged
+                    self.fast_answers += 1
+                    source = candidates
+        indices = [i for i in source if zone.data.exists(i) and test(i)]
         for clause in reversed(orders):  # stable sorts: the first order clause wins
             field, _, direction = clause.partition("|")
             if field.lower() not in zone.fields:
                 raise ValueError(f"cannot order by {field}")
             getter = zone.fields[field.lower()][1]
             indices.sort(key=getter, reverse=direction.lower() == "desc")
+        if window is not None:
+            indices = indices[window[0]: window[0] + window[1]]
         return [zone.record(i) for i in indices], message
 
-    def query_lastupdate(self, wheres: list[str], orders: list[str]) -> list[dict]:
+    def query_lastupdate(self, wheres: list[str], orders: list[str],
+                         window: tuple[int, int] | None = None) -> list[dict]:
+        if self.fast:
+            fast = self._fast_lastupdate(wheres, orders, window)
+            if fast is not None:
+                self.fast_answers += 1
+                return fast
         entries = self.lastupdate_entries()
         fields: dict[str, tuple[str, Callable[[int], Any]]] = {
             "zonename": ("str", lambda k: entries[k][2]["zonename"]),
@@ -454,7 +502,283 @@ class AroFloSim(SimApp):
             if field.lower() not in fields:
                 raise ValueError(f"cannot order by {field}")
             picked.sort(key=fields[field.lower()][1], reverse=direction.lower() == "desc")
+        if window is not None:
+            picked = picked[window[0]: window[0] + window[1]]
         return [entries[k][2] for k in picked]
+
+    # Fast paths ----------------------------------------------------------------------------------
+    # Base records (index < n) are generated: their creation keys never move and never decrease with the
+    # index (``Zone.label``), and their feed times are base_time(i), non-decreasing in i until edited. Only
+    # inserts, edits and deletes are stored, so each page costs O(page + blocks it touches + those changes).
+
+    @staticmethod
+    def _snapshot(data: Dataset) -> tuple[dict[int, tuple[int, datetime]], set[int], int]:
+        with data._lock:  # scheduled edits and inserts run on other request threads
+            return dict(data.changed), set(data.deleted), data.size
+
+    def _fast_scan(self, zone: Zone, wheres: list[str], orders: list[str], test: Callable[[int], bool],
+                   window: tuple[int, int] | None) -> list[int] | None:
+        """The first-sync scan: one ``<scan field> > value`` where, ordered by (that field, id) or not at all
+        (creation order, as the configuration probe asks), one page. Indices of the page, or None."""
+        if window is None or zone.label is None or len(wheres) != 1:
+            return None
+        parts = wheres[0].split("|")
+        if len(parts) != 4 or parts[1].lower() not in zone.scan_fields or parts[2].upper() != ">":
+            return None
+        try:
+            bound = _parse_when(parts[3])
+        except ValueError:
+            return None  # the general path refuses it
+        if orders:
+            if len(orders) != 2:
+                return None
+            (first, _, first_dir), (second, _, second_dir) = (o.partition("|") for o in orders)
+            if first.lower() not in zone.scan_fields or second.lower() != zone.key or \
+                    "desc" in (first_dir.lower(), second_dir.lower()):
+                return None
+            get, ident = zone.fields[first.lower()][1], zone.fields[zone.key][1]
+
+            def sort_key(i: int) -> tuple[Any, Any]:  # the general path's stable sorts give (key, id)
+                return get(i), ident(i)
+        data, label = zone.data, zone.label
+        _, gone_set, size = self._snapshot(data)
+        n = data.n
+        # Base records from s on pass (their keys >= their labels > bound); the block [p, s) ending at s may
+        # pass in part; records before p cannot (their keys are below label(s - 1) <= bound).
+        s = _first(0, n, lambda i: label(i) > bound)
+        p = s
+        if s > 0:
+            top = label(s - 1)
+            p = _first(0, s - 1, lambda i: label(i) >= top)
+        gone = sorted(d for d in gone_set if s <= d < n)
+        full = _kept(s, n, gone)
+        inserts = [i for i in range(n, size) if i not in gone_set and test(i)]
+        offset, limit = window
+        if not orders:  # creation (index) order: the partial block, the rest of the base, then inserts
+            head = [i for i in range(p, s) if i not in gone_set and test(i)]
+            a_len = len(head) + full
+
+            def in_order(r: int) -> Iterator[int]:
+                if r < len(head):
+                    yield from head[r:]
+                    r = len(head)
+                i = _nth_kept(s, r - len(head), gone)
+                while i < n:
+                    if i not in gone_set:
+                        yield i
+                    i += 1
+
+            return _merge_window(a_len, lambda k: a_len, in_order, [((i,), i) for i in inserts], offset, limit)
+
+        head = sorted((i for i in range(p, s) if i not in gone_set and test(i)), key=sort_key)
+        head_keys = [sort_key(i) for i in head]
+
+        def block(start: int) -> tuple[list[int], int]:
+            """The kept records of the block starting at ``start``, sorted, and where the next block starts."""
+            top, end = label(start), start + 1
+            while end < n and label(end) == top:
+                end += 1
+            return sorted((i for i in range(start, end) if i not in gone_set), key=sort_key), end
+
+        def in_order(r: int) -> Iterator[int]:
+            if r < len(head):
+                yield from head[r:]
+                r = 0
+            else:
+                r -= len(head)
+            if r >= full:
+                return
+            i = _nth_kept(s, r, gone)
+            top = label(i)
+            start = _first(s, i, lambda j: label(j) >= top)
+            skip = r - _kept(s, start, gone)
+            while start < n:
+                members, start = block(start)
+                yield from members[skip:]
+                skip = 0
+
+        uppers: dict[Any, int] = {}
+        blocks: dict[int, tuple[int, list[tuple[Any, Any]]]] = {}
+
+        def rank(k: tuple[Any, Any]) -> int:
+            """How many base records of the answer sort before key ``k`` (an insert's)."""
+            if k[0] not in uppers:
+                uppers[k[0]] = _first(s, n, lambda j: label(j) > k[0])
+            u = uppers[k[0]]
+            if u == s:  # every full block is above k: only the partial block can be below
+                return bisect_left(head_keys, k)
+            if u not in blocks:  # blocks before the one ending at u are all below k; that one in part
+                top = label(u - 1)
+                start = _first(s, u - 1, lambda j: label(j) >= top)
+                blocks[u] = (start, sorted(sort_key(j) for j in range(start, u) if j not in gone_set))
+            start, keys = blocks[u]
+            return len(head) + _kept(s, start, gone) + bisect_left(keys, k)
+
+        extras = sorted((sort_key(i), i) for i in inserts)
+        return _merge_window(len(head) + full, rank, in_order, extras, offset, limit)
+
+    def _fast_lastupdate(self, wheres: list[str], orders: list[str],
+                         window: tuple[int, int] | None) -> list[dict] | None:
+        """The change feed: ``zonename = X`` and any ``lastupdateutc >``/``<`` bounds, ANDed, ordered by
+        lastupdateutc ascending or not at all (creation order), one page. The entries, or None."""
+        if window is None:
+            return None
+        name: str | None = None
+        low: datetime | None = None
+        high: datetime | None = None
+        for n_where, where in enumerate(wheres):
+            parts = where.split("|")
+            if len(parts) != 4 or parts[0].lower() not in ("and", "or") or (n_where and parts[0].lower() != "and"):
+                return None  # parentheses, OR, or malformed: the general path
+            field, op, value = parts[1].lower(), parts[2].upper(), parts[3]
+            if field == "zonename" and op == "=" and name is None:
+                name = value
+            elif field == "lastupdateutc" and op in (">", "<"):
+                try:
+                    when = _parse_when(value)
+                except ValueError:
+                    return None
+                if op == ">":
+                    low = when if low is None else max(low, when)
+                else:
+                    high = when if high is None else min(high, when)
+            else:
+                return None
+        if name is None:
+            return None
+        if orders:
+            field, _, direction = orders[0].partition("|")
+            if len(orders) != 1 or field.lower() != "lastupdateutc" or direction.lower() == "desc":
+                return None
+        zone = self.zones.get(name)
+        if zone is None:
+            return []  # zonename is compared exactly: no entry is called that
+        data = zone.data
+        changed, gone_set, size = self._snapshot(data)
+        n = data.n
+
+        def base(i: int) -> datetime:
+            return data.base_time(i).astimezone(timezone.utc).replace(tzinfo=None)
+
+        # Untouched base records in the bounds are the index range [a, b), in (time, index) order already;
+        # edited and inserted ones (anywhere in time: edits may predate late base times) are merged in.
+        a = 0 if low is None else _first(0, n, lambda i: base(i) > low)
+        b = n if high is None else _first(a, n, lambda i: base(i) >= high)
+        gone = sorted(i for i in set(changed) | gone_set if a <= i < b)
+        skip = set(gone)
+        extras = []
+        for i, (_, t) in changed.items():
+            if i in gone_set or not 0 <= i < size:
+                continue
+            when = t.astimezone(timezone.utc).replace(tzinfo=None)
+            if (low is None or when > low) and (high is None or when < high):
+                extras.append(((when, i) if orders else (i,), i))
+        extras.sort()
+        spans: dict[datetime, tuple[int, int]] = {}
+
+        def rank(k: tuple[Any, ...]) -> int:
+            """How many base records of the answer sort before key ``k`` (a change's)."""
+            if not orders:
+                return _kept(a, min(max(k[0], a), b), gone)
+            when, j = k
+            if when not in spans:  # base records at exactly this time: [g, h)
+                g = _first(a, b, lambda i: base(i) >= when)
+                spans[when] = (g, _first(g, b, lambda i: base(i) > when))
+            g, h = spans[when]
+            return _kept(a, min(max(g, j), h), gone)
+
+        def in_order(r: int) -> Iterator[int]:
+            i = _nth_kept(a, r, gone)
+            while i < b:
+                if i not in skip:
+                    yield i
+                i += 1
+
+        picked = _merge_window(_kept(a, b, gone), rank, in_order, extras, *window)
+        return [self.feed_entry(zone, i) for i in picked]
+
+    def _id_candidates(self, zone: Zone, wheres: list[str]) -> list[int] | None:
+        """For ANDed wheres with an ``<id> = x`` or ``<id> IN x*y`` clause: the indices whose id was asked
+        (ascending, as the general path walks them), or None. Ids are encode_id(prefix, i), so decoding is
+        exact; a value that does not round-trip matches no record."""
+        split = [w.split("|") for w in wheres]
+        if any(len(parts) != 4 for parts in split) or any(parts[0].lower() != "and" for parts in split[1:]):
+            return None
+        clause = next((parts for parts in split if parts[1].lower() == zone.key and parts[2].upper() in ("=", "IN")),
+                      None)
+        if clause is None:
+            return None
+        values = clause[3].split("*") if clause[2].upper() == "IN" else [clause[3]]
+        ident = zone.fields[zone.key][1]
+        found: set[int] = set()
+        for value in values:
+            i = _decode_index(value)
+            if i is not None and i < zone.data.size and ident(i) == value:
+                found.add(i)
+        return sorted(found)
+
+
+def _decode_index(value: str) -> int | None:
+    """The index inside an id made by ``encode_id`` (None if it is not one)."""
+    try:
+        text = base64.b64decode(value.encode("ascii"), validate=True).decode("ascii")
+    except (binascii.Error, ValueError):
+        return None
+    digits = text[1:-1]
+    if len(text) < 3 or not text.endswith("~") or not digits.isdigit():
+        return None
+    return int(digits)
+
+
+def _first(lo: int, hi: int, pred: Callable[[int], bool]) -> int:
+    """The first i in [lo, hi) where ``pred`` (false then true along the range) holds; hi if none."""
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if pred(mid):
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+def _kept(lo: int, hi: int, gone: list[int]) -> int:
+    """How many indices in [lo, hi) are not in the sorted list ``gone``."""
+    if hi <= lo:
+        return 0
+    return hi - lo - (bisect_left(gone, hi) - bisect_left(gone, lo))
+
+
+def _nth_kept(lo: int, r: int, gone: list[int]) -> int:
+    """The r-th (from 0) index >= lo not in the sorted list ``gone``: the least fixed point of
+    idx = lo + r + |gone within [lo, idx]|, reached from below in a few bisections."""
+    before = bisect_left(gone, lo)
+    idx = lo + r
+    while True:
+        nxt = lo + r + bisect_right(gone, idx) - before
+        if nxt == idx:
+            return idx
+        idx = nxt
+
+
+def _merge_window(a_len: int, rank: Callable[[Any], int], a_from: Callable[[int], Iterator[int]],
+                  extras: list[tuple[Any, int]], offset: int, limit: int) -> list[int]:
+    """Items [offset, offset + limit) of the merge of an implicit sorted sequence A (``a_len`` items,
+    ``a_from(r)`` iterates from its r-th, ``rank(key)`` counts its items below a key) with the few
+    ``extras`` ((key, index), sorted; no key equals an item of A): O(extras + window), not O(len(A))."""
+    positions = [rank(key) + j for j, (key, _) in enumerate(extras)]
+    end = min(offset + limit, a_len + len(extras))
+    if offset >= end:
+        return []
+    j = bisect_left(positions, offset)
+    from_a = a_from(offset - j)  # the items before offset: j extras and the rest from A
+    out = []
+    for pos in range(offset, end):
+        if j < len(extras) and positions[j] == pos:
+            out.append(extras[j][1])
+            j += 1
+        else:
+            out.append(next(from_a))
+    return out
 
 
 def _int_param(params: list[tuple[str, str]], name: str) -> int | None:
