@@ -48,6 +48,7 @@ from synckit import (
     Window,
     log,
     parse,
+    prefetch,
     records,
     redact,
     setup,
@@ -584,10 +585,14 @@ class ZoneSync:
                          "page": 1, "feed_from": None, "size": self.size}
         self.position = token
         try:
+            # The next page is fetched while this one is written. Safe although scan() and feed() record the
+            # feed position in state just before their last page: a checkpoint taken earlier also holds this
+            # traversal's resume token, which takes precedence on the next sync, and the position recorded
+            # is the one the traversal ends with anyway.
             if token["mode"] == "scan":
-                yield from self.scan(token)
+                yield from prefetch(self.scan(token))
             else:
-                yield from self.feed(token)
+                yield from prefetch(self.feed(token))
         except BudgetExhausted as exc:
             raise BudgetExhausted(f"{exc}. {self.spec.table}: {self.describe(self.position)}; {self.delivered} rows "
                                   "delivered by this sync", exc.resume_at) from None
