@@ -139,8 +139,9 @@ def measure_kit(name: str, kit: Kit, sizes: dict[str, Any], args: Any) -> dict[s
     size = sizes["incremental"] if args.smoke else min(sizes["incremental"], kit.extra.get("bench_size", 10**9))
     r["incremental"] = incremental(kit, size)
     print(f"[{name}] {r['incremental']}", flush=True)
-    if kit.extra.get("incremental_note"):
-        r["note"] = kit.extra["incremental_note"]
+    notes = [kit.extra[key] for key in ("incremental_note", "budget_note") if kit.extra.get(key)]
+    if notes:
+        r["note"] = " ".join(notes)
     r["budget"] = budget(kit, sizes["budget_seconds"])
     print(f"[{name}] {r['budget']}", flush=True)
     large = sizes["large"] if args.smoke else min(sizes["large"], kit.extra.get("large_cap", sizes["large"]))
