@@ -46,13 +46,16 @@ def test_first_sync_edits_between_and_during(tmp_path):
         assert run.returncode == 0, run.output[-3000:]
         check(conn, sim)
 
-        # Edits and inserts while the sync runs (old rows edited into the window shift later pages).
+        # Edits and inserts while the sync runs (old rows edited into the window shift later pages). An
+        # incremental sync of these tables is about nine requests, so every change lands inside the first
+        # of the next two syncs, and the second must pick up whatever the first could not.
         count = sim.count
-        for k in (3, 6, 9, 14):
+        for k in (2, 3, 5, 7):
             sim.scheduler.after(count + k, lambda: [sim.edit(t, rng.randrange(SIZES[t]))
                                                     for t in ("companies", "jobs", "staff") for _ in range(3)])
-        sim.scheduler.after(count + 5, lambda: [sim.insert("companies") for _ in range(4)])
+        sim.scheduler.after(count + 4, lambda: [sim.insert("companies") for _ in range(4)])
         assert conn.debug(config(server)).returncode == 0
+        assert not sim.scheduler._actions, "a change was scheduled after the sync it was meant to hit"
         assert conn.debug(config(server)).returncode == 0
         check(conn, sim)
 
