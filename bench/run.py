@@ -70,11 +70,17 @@ def budget(kit: Kit, seconds: float) -> dict[str, Any] | None:
         except Exception:  # the deliberate 400 that ends the window
             pass
         elapsed = min(time.monotonic(), stop_at) - started
-    sent = sum(1 for r in sim.log if r.status != 400)
-    if spec.get("aligned", True):
+    counted = [r for r in sim.log if r.status != 400]
+    sent = len(counted)
+    kind = spec.get("windows", "aligned")
+    if kind == "aligned":
         # Fixed windows aligned to the clock: allowed is the limit of every window the run touched.
         windows = math.floor((wall_start + elapsed) / period) - math.floor(wall_start / period) + 1
-    else:  # windows that start at the first request
+    elif kind == "rolling":
+        # A rolling window admits `limit` at the first arrival and `limit` more each period after it.
+        first = min((r.at for r in counted), default=wall_start)
+        windows = math.floor(max(0.0, wall_start + elapsed - first) / period) + 1
+    else:  # fixed windows that start at the first request
         windows = math.ceil(elapsed / period)
     allowed = limit * windows
     return {"limit": f"{limit} per {period:g}s", "seconds": elapsed, "sent": sent, "allowed": allowed,

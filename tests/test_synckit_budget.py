@@ -97,3 +97,46 @@ def test_thread_safe_counting():
     for t in threads:
         t.join()
     assert len(rl._sent[60.0]) == 500
+
+
+def test_counting_from_response_holds_a_slot_until_the_answer():
+    clock = FakeClock()
+    rl = limiter(clock, [(2, 1.0)], count_from_response=True)
+    rl.acquire()
+    rl.acquire()
+    assert rl._wait_needed() > 0  # both slots held by requests in flight
+    clock.now += 0.5
+    rl.finished()  # the first answer comes at 1000.5: its slot frees at 1001.5, not 1001.0
+    clock.now += 0.6
+    rl.finished()
+    rl.acquire()
+    assert clock.now == pytest.approx(1001.5)
+
+
+def test_counting_from_response_is_safe_against_any_arrival_jitter():
+    """Whatever the delays, no window of the server's (arrival times) holds more than the limit."""
+    import random
+
+    rnd = random.Random(7)
+    clock = FakeClock()
+    rl = limiter(clock, [(5, 1.0)], count_from_response=True)
+    arrivals = []
+    for _ in range(200):
+        rl.acquire()
+        sent = clock.now
+        arrival = sent + rnd.uniform(0, 0.3)
+        answer = arrival + rnd.uniform(0, 0.3)
+        arrivals.append(arrival)
+        clock.now = answer
+        rl.finished()
+    arrivals.sort()
+    for i, a in enumerate(arrivals):
+        assert sum(1 for b in arrivals[i:] if b < a + 1.0) <= 5
+
+
+def test_finished_is_a_no_op_when_counting_from_send():
+    clock = FakeClock()
+    rl = limiter(clock, [(2, 1.0)])
+    rl.acquire()
+    rl.finished()
+    assert len(rl._sent[1.0]) == 1

@@ -133,7 +133,8 @@ def _xurrent() -> Kit:
         truth=truth, edit=edit, insert=insert, largest="projects",
         extra={
             "http": lambda cfg: x.client(x.settings(cfg)),
-            "budget": {"apply": lambda sim: None, "overrides": {}, "limit": (20, 2.0), "headers": True},
+            "budget": {"apply": lambda sim: None, "overrides": {}, "limit": (20, 2.0), "headers": True,
+                       "windows": "rolling"},
             "page_size": ("max_records_per_page", 10),
             "paths": {"products": "/v1/products", "organizations": "/v1/organizations"},
             "fault_config": {"retry_attempts": "10"},
@@ -152,9 +153,9 @@ def _xurrent() -> Kit:
             # The memory run lifts the documented limits on both sides: at 3,600 requests an hour a million
             # records take three hours, and pacing changes how long a sync takes, not what it holds.
             "make_large": lambda size: XurrentSim(10, 10, size, tokens={TOKEN}, rate_limits=[(10**9, 3600.0)]),
-            "budget_note": "xurrent: the connector paces the documented 20-per-2-s burst limit over 2.2 s, a 10% "
-                           "margin so that network jitter cannot turn into 429s; in a 12 s run that is 6 bursts of "
-                           "20 where 7 windows were touched (at most 91% in a long run).",
+            "budget_note": "xurrent: the API counts 20 per rolling 2 s, so allowed is 20 at the first arrival "
+                           "plus 20 for each full 2 s after it; the connector counts each request from its answer, "
+                           "with no margin.",
             "unpaced": unpace_xurrent,
         },
     )
@@ -339,7 +340,7 @@ def _accelo() -> Kit:
             # 40 requests per 10 s window (Accelo's is 5,000 an hour), the connector waiting for each reset.
             "budget": {"apply": lambda sim: setattr(sim, "windows", DeploymentBudget(40, 10.0)),
                        "overrides": {"on_budget_exhausted": "wait", "max_budget_wait_seconds": "30"},
-                       "limit": (40, 10.0), "headers": True, "aligned": False},
+                       "limit": (40, 10.0), "headers": True, "windows": "from_first"},
             # Payment edits do not move date_created: the matrix re-reads payments every sync to see them.
             "reliability_config": {"payments_full_refresh_hours": "0"},
             "page_size": ("page_size", 10),

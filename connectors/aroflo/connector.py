@@ -355,6 +355,9 @@ class Limits:
             self.daily.acquire()
         self.pace.acquire()
 
+    def finished(self) -> None:
+        self.pace.finished()
+
     def update(self, headers: Any) -> None:
         self.pace.update(headers)
         self.daily.update(headers)

@@ -295,6 +295,7 @@ class LoggedRequest:
     query: str
     status: int
     fault: str | None = None
+    at: float = 0.0  # wall-clock time the request arrived
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -334,6 +335,7 @@ class SimApp:
         return json_response({"message": f"simulated server error {status}"}, status)
 
     def __call__(self, environ: dict, start_response: Callable) -> Any:
+        arrived = time.time()
         request = Request(environ)
         with self._lock:
             self.count += 1
@@ -356,7 +358,7 @@ class SimApp:
         if response is None:
             response = self._faulted(request, fault) or self.handle(request)
         self.log.append(LoggedRequest(request.method, request.path, request.query_string.decode(),
-                                      response.status_code, fault))
+                                      response.status_code, fault, arrived))
         if fault == "drop":
             return self._dropped(response, environ, start_response)
         return response(environ, start_response)

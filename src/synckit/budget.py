@@ -5,6 +5,11 @@
     limiter.update(response.headers)
 
 The sliding windows keep send times of the last period only, so memory is bounded by the limits.
+
+A server counts a request when it arrives, which is after we send it and before its answer comes back. With
+``count_from_response=True`` each request holds a slot from ``acquire()`` until ``finished()`` and then counts
+from that moment: no window of the server's can hold more than the limit, however the network jitters, so
+the limits can be the documented ones with no safety margin.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ import time
 from collections.abc import Callable, Mapping
 
 from .errors import BudgetExhausted
+
+IN_FLIGHT_POLL = 0.01  # seconds between looks when every slot is held by a request still in flight
 
 
 class RateLimiter:
@@ -29,6 +36,7 @@ class RateLimiter:
         sleep: Callable[[float], None] = time.sleep,
         remaining_header: str = "X-RateLimit-Remaining",
         reset_header: str = "X-RateLimit-Reset",
+        count_from_response: bool = False,
     ):
         self.limits = sorted(limits or [], key=lambda lp: lp[1])
         self.reserve = reserve
@@ -38,7 +46,8 @@ class RateLimiter:
         self._lock = threading.Lock()
         self._remaining: int | None = None  # from headers: requests left in the server's window
         self._reset_at: float | None = None  # monotonic time the server's window resets
-        self._in_flight = 0
+        self.count_from_response = count_from_response
+        self._in_flight = 0  # acquired and not finished; counted in every window until then
         self.remaining_header, self.reset_header = remaining_header, reset_header
         self.waits = 0
         self.waited_seconds = 0.0
@@ -49,9 +58,10 @@ class RateLimiter:
             with self._lock:
                 wait = self._wait_needed()
                 if wait <= 0:
-                    now = self._clock()
-                    for deque in self._sent.values():
-                        deque.append(now)
+                    if self.count_from_response:
+                        self._in_flight += 1
+                    else:
+                        self._count(self._clock())
                     if self._remaining is not None:
                         self._remaining -= 1
                     return
@@ -65,6 +75,19 @@ class RateLimiter:
                 self.waited_seconds += wait
             self._sleep(min(wait, 5.0))
 
+    def finished(self) -> None:
+        """The answer to an acquired request came (or the attempt failed): with count_from_response, it counts
+        from now on."""
+        if not self.count_from_response:
+            return
+        with self._lock:
+            self._in_flight = max(0, self._in_flight - 1)
+            self._count(self._clock())
+
+    def _count(self, now: float) -> None:
+        for deque in self._sent.values():
+            deque.append(now)
+
     def _wait_needed(self) -> float:
         now = self._clock()
         wait = 0.0
@@ -72,8 +95,10 @@ class RateLimiter:
             deque = self._sent[period]
             while deque and deque[0] <= now - period:
                 deque.popleft()
-            if len(deque) >= limit:
-                wait = max(wait, deque[0] + period - now)
+            over = len(deque) + self._in_flight - limit + 1  # entries that must leave before one more fits
+            if over > 0:
+                # Requests still in flight leave no earlier than a period after their answer: poll for it.
+                wait = max(wait, deque[over - 1] + period - now if over <= len(deque) else IN_FLIGHT_POLL)
         if self._remaining is not None and self._remaining <= self.reserve:
             if self._reset_at is None or self._reset_at <= now:
                 self._remaining = None  # the server's window has rolled over; trust headers again

@@ -144,7 +144,10 @@ class Http:
             self.stats.add(requests=1)
             log.debug(f"{method} {prepared.url}")
             try:
-                response = self.session.send(prepared, timeout=self.timeout, allow_redirects=False)
+                try:
+                    response = self.session.send(prepared, timeout=self.timeout, allow_redirects=False)
+                finally:
+                    self.limiter.finished()
             except TRANSIENT_EXCEPTIONS as exc:
                 self.stats.add(transport_errors=1)
                 backoff = self._retry_or_raise(backoff, f"{type(exc).__name__} on {method} {url}", None)
