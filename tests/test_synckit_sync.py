@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from synckit.errors import ResponseError, RetriesExhausted, SyncError
+from synckit.errors import AuthError, ResponseError, RetriesExhausted, SyncError
 from synckit.paging import Page
 from synckit.sink import Crash, MemorySink
 from synckit.sync import sync_table, sync_tables
@@ -164,6 +164,29 @@ def test_a_failing_table_does_not_stop_the_others():
     with pytest.raises(SyncError, match="bad"):
         sync_tables(tables, state, sink, clock=good.now)
     assert sink.tables["t"] == good.truth()
+
+
+def test_refused_credentials_stop_the_sync_at_once_keeping_what_was_synced():
+    good = FakeApi(12, tie=1, page_size=5)
+    tried: list[str] = []
+
+    def refused(window):
+        tried.append("refused")
+        raise AuthError(401, "https://api.example.com/x", "invalid token")
+        yield  # pragma: no cover
+
+    def later(window):
+        tried.append("later")
+        yield Page([], None)
+
+    tables = [good.table(), Table(name="refused", primary_key=("id",), fetch=refused),
+              Table(name="later", primary_key=("id",), fetch=later)]
+    state: dict = {}
+    sink = MemorySink(primary_keys={"t": ("id",)})
+    with pytest.raises(AuthError, match="invalid token"):
+        sync_tables(tables, state, sink, clock=good.now)
+    assert tried == ["refused"]  # the table after it was not tried with the same credentials
+    assert sink.tables["t"] == good.truth() and sink.state == state
 
 
 @st.composite

@@ -33,6 +33,7 @@ from fivetran_connector_sdk import Connector
 
 from synckit import (
     ApiError,
+    AuthError,
     Backoff,
     BudgetExhausted,
     ConfigError,
@@ -218,8 +219,12 @@ class AroFloError(ApiError):
         self.status, self.url = 200, zone
 
 
-class AroFloAuthError(AroFloError):
-    """AroFlo refused the credentials or the signature."""
+class AroFloAuthError(AroFloError, AuthError):
+    """AroFlo refused the credentials or the signature: every zone would be refused, so the sync stops."""
+
+
+class AroFloPermissionError(AroFloError):
+    """The API user may not read one zone; the other zones go on."""
 
 
 AUTH_HINTS = {
@@ -242,8 +247,8 @@ def status_error(status: str, message: str, zone: str) -> SyncError:
     if status == "2":
         return AroFloAuthError(status, message, zone, "Check pencoded (and uencoded).")
     if status in ("3", "4", "20", "30"):
-        return AroFloAuthError(status, message, zone, f"The API user may not read the {zone} zone, or API access "
-                                                      "is disabled for the organisation.")
+        return AroFloPermissionError(status, message, zone, f"The API user may not read the {zone} zone, or API "
+                                                            "access is disabled for the organisation.")
     if status == "7":
         return BudgetExhausted(f"AroFlo's daily request limit is spent (status 7: {message}); it resets at 00:00 "
                                "Australia/Melbourne", resume_at=next_melbourne_midnight(time.time()))
@@ -345,13 +350,24 @@ class DailyBudget:
 
 
 class Limits:
-    """What ``Http`` waits on: the shared per-second/per-minute pace, plus the daily budget for zone requests."""
+    """What ``Http`` waits on: the shared per-second/per-minute pace, plus the daily budget for zone requests.
 
-    def __init__(self, pace: RateLimiter, daily: DailyBudget, counts_daily: bool):
+    ``learn`` is called once, before the first counted request, while the day's remaining budget is still
+    unknown (no exempt answer has told it yet): a counted request must not be sent blind into a spent day.
+    """
+
+    def __init__(self, pace: RateLimiter, daily: DailyBudget, counts_daily: bool,
+                 learn: Callable[[], None] | None = None):
         self.pace, self.daily, self.counts_daily = pace, daily, counts_daily
+        self._learn = learn
+        self._lock = threading.Lock()
 
     def acquire(self) -> None:
         if self.counts_daily:
+            with self._lock:
+                learn, self._learn = self._learn, None
+            if learn is not None and self.daily.remaining is None:
+                learn()
             self.daily.acquire()
         self.pace.acquire()
 
@@ -382,7 +398,8 @@ class Api:
             common["sleep"] = sleep
         base = cfg["base_url"] or DEFAULT_BASE_URL
         self.feed = Http(base, auth, limiter=Limits(pace, self.daily, False), **common)
-        self.zones = Http(base, auth, limiter=Limits(pace, self.daily, True), session=self.feed.session, **common)
+        self.zones = Http(base, auth, limiter=Limits(pace, self.daily, True, learn=self.probe),
+                          session=self.feed.session, **common)
         self.zones.stats = self.feed.stats  # one set of counters for the sync summary
         self.stats = self.feed.stats
 
@@ -728,8 +745,7 @@ def schema(configuration: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def run(cfg: dict[str, Any], state: dict[str, Any], sink: Any, api: Api | None = None) -> Any:
-    api = api or Api(cfg)
-    api.probe()
+    api = api or Api(cfg)  # the day's budget is learnt before the first counted request (Limits)
     tables = [ZoneSync(spec, api, cfg, state).table() for spec in enabled(cfg)]
     return sync_tables(tables, state, sink, stats=api.stats)
 

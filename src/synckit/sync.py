@@ -24,7 +24,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from . import log
-from .errors import BudgetExhausted, ResponseError, SyncError
+from .errors import AuthError, BudgetExhausted, ResponseError, SyncError
 from .records import is_canonical, parse_iso, to_utc_iso
 from .sink import Sink
 from .table import Table, Window
@@ -223,6 +223,10 @@ def sync_tables(
                         f"{', '.join(paused)} from the last checkpoint.")
             result.tables.extend(TableResult(name, status="paused", error=str(exc)) for name in paused)
             break
+        except AuthError:
+            # Refused credentials refuse every table; each further attempt would only spend request budget.
+            sink.checkpoint(state)
+            raise
         except SyncError as exc:
             log.severe(f"[{table.name}] failed: {exc}")
             result.tables.append(TableResult(table.name, status="failed", error=str(exc)))
