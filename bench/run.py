@@ -125,9 +125,10 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, dict[str, Any]] = {}
     for name, kit in chosen.items():
         results[name] = measure_kit(name, kit, sizes, args)
+    started = time.monotonic()
     scaling = workers(args.smoke) if (not args.only or "accelo" in args.only) else None
     if scaling:
-        print(f"[accelo] workers {scaling}", flush=True)
+        print(f"[accelo] workers {scaling} (workers: {time.monotonic() - started:.0f}s)", flush=True)
     if not args.smoke:
         from bench.report import write
 
@@ -139,28 +140,44 @@ def main(argv: list[str] | None = None) -> int:
 
 def measure_kit(name: str, kit: Kit, sizes: dict[str, Any], args: Any) -> dict[str, Any]:
     """Throughput, incremental cost, budget use and memory of one connector."""
+    phase = Phases(name)
     print(f"[{name}] throughput...", flush=True)
     # Act!, AroFlo and Xurrent get smaller tables so the whole run fits about 15 minutes (Xurrent is paced by
     # its documented 20 requests per 2 s on both sides of the comparison).
     size = sizes["throughput"] if args.smoke else min(sizes["throughput"], kit.extra.get("bench_size", 10**9))
     r: dict[str, Any] = {"throughput": throughput(kit, size), "largest": kit.largest}
-    print(f"[{name}] {r['throughput']}", flush=True)
+    phase.done("throughput", r["throughput"])
     size = sizes["incremental"] if args.smoke else min(sizes["incremental"], kit.extra.get("bench_size", 10**9))
     r["incremental"] = incremental(kit, size)
-    print(f"[{name}] {r['incremental']}", flush=True)
+    phase.done("incremental", r["incremental"])
     notes = [kit.extra[key] for key in ("incremental_note", "budget_note") if kit.extra.get(key)]
     if notes:
         r["note"] = " ".join(notes)
     r["budget"] = budget(kit, sizes["budget_seconds"])
-    print(f"[{name}] {r['budget']}", flush=True)
+    phase.done("budget", r["budget"])
     large = sizes["large"] if args.smoke else min(sizes["large"], kit.extra.get("large_cap", sizes["large"]))
     r["memory"] = memory(kit, sizes["small"], large)
     if large < sizes["large"]:
         r["note"] = ((r.get("note", "") + " ") if r.get("note") else "") + (
             f"{name}: the large memory run uses {large:,} records, not {sizes['large']:,}: "
             f"{kit.extra['large_cap_reason']}.")
-    print(f"[{name}] {r['memory']}", flush=True)
+    phase.done("memory", r["memory"])
+    r["seconds"] = phase.seconds
     return r
+
+
+class Phases:
+    """Prints each phase's result with the seconds it took, so the run's time can be accounted for."""
+
+    def __init__(self, name: str):
+        self.name, self.seconds = name, {}
+        self._last = time.monotonic()
+
+    def done(self, phase: str, result: Any) -> None:
+        now = time.monotonic()
+        self.seconds[phase] = round(now - self._last, 1)
+        self._last = now
+        print(f"[{self.name}] {result} ({phase}: {self.seconds[phase]:.0f}s)", flush=True)
 
 
 if __name__ == "__main__":
