@@ -55,7 +55,7 @@ def test_first_sync_edits_between_and_during(tmp_path):
                                                     for t in ("companies", "jobs", "staff") for _ in range(3)])
         sim.scheduler.after(count + 4, lambda: [sim.insert("companies") for _ in range(4)])
         assert conn.debug(config(server)).returncode == 0
-        assert not sim.scheduler._actions, "a change was scheduled after the sync it was meant to hit"
+        assert sim.scheduler.pending == 0, "a change was scheduled after the sync it was meant to hit"
         assert conn.debug(config(server)).returncode == 0
         check(conn, sim)
 

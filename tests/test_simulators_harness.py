@@ -15,14 +15,18 @@ def brute(d: Dataset, since, order):
 
 
 @settings(max_examples=150, deadline=None)
-@given(n=st.integers(1, 40), tie=st.integers(1, 6), edits=st.lists(st.integers(0, 60), max_size=8),
+@given(n=st.integers(1, 40), tie=st.integers(1, 6),
+       edits=st.lists(st.tuples(st.integers(0, 60), st.none() | st.integers(0, 300)), max_size=8),
        inserts=st.integers(0, 4), deletes=st.lists(st.integers(0, 50), max_size=6),
        since_min=st.none() | st.integers(-5, 300) | st.sampled_from([400 * 1440, 400 * 1440 + 1 / 60]),
        offset=st.integers(0, 50), limit=st.integers(1, 20))
 def test_queries_match_a_brute_force_scan(n, tie, edits, inserts, deletes, since_min, offset, limit):
     d = Dataset(n, tie=tie)
-    for k, e in enumerate(edits):
-        d.edit(e % n, BASE_TIME + timedelta(days=400, seconds=k // 2))
+    for k, (e, minute) in enumerate(edits):
+        # Most edits come after every base time; some land among them (a large table's base times reach
+        # past today), on a base time's exact minute or between two.
+        when = BASE_TIME + (timedelta(days=400, seconds=k // 2) if minute is None else timedelta(minutes=minute))
+        d.edit(e % n, when)
     for k in range(inserts):
         d.insert(BASE_TIME + timedelta(days=401, seconds=k))
     for i in deletes:
@@ -36,6 +40,25 @@ def test_queries_match_a_brute_force_scan(n, tie, edits, inserts, deletes, since
         k = min(len(full) - 1, offset % len(full))
         key = (d.time(full[k]), full[k])
         assert d.by_time(since, 0, limit, after=key) == full[k + 1:k + 1 + limit]
+
+
+def test_derived_values_are_rebuilt_after_each_change_only():
+    d = Dataset(5)
+    builds: list[int] = []
+
+    def build(ds: Dataset) -> int:
+        builds.append(ds.revision)
+        return len(ds.changed) + len(ds.deleted)
+
+    assert d.derive("n", build) == 0 and d.derive("n", build) == 0
+    d.edit(1)
+    d.edit(1)  # a re-edit changes nothing that a count of changed records would see; the revision does
+    assert d.derive("n", build) == 1
+    d.delete(2)
+    assert d.derive("n", build) == 2
+    assert builds == [0, 2, 3]
+    changed, deleted, size = d.view()
+    assert set(changed) == {1} and deleted == {2} and size == 5
 
 
 def test_records_are_deterministic_and_edits_change_them():

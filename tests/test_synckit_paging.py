@@ -13,7 +13,7 @@ from werkzeug.wrappers import Request, Response
 from simulators.harness import Server, SimApp, json_response
 from synckit.errors import PagingError
 from synckit.http import Http
-from synckit.paging import LinkHeader, Offset, Page, PageNumber, parallel_page_numbers, prefetch
+from synckit.paging import LinkHeader, Offset, Page, PageNumber, close, parallel_page_numbers, prefetch
 from synckit.policy import Backoff
 
 
@@ -194,3 +194,21 @@ def test_closing_prefetch_early_stops_and_closes_the_source():
     while "closed" not in log and time.monotonic() < deadline:
         time.sleep(0.01)
     assert log[-1] == "closed" and sum(1 for entry in log if entry.startswith("fetched")) <= 4
+
+
+def test_close_runs_a_generators_cleanup_and_ignores_plain_iterables():
+    cleaned: list[str] = []
+
+    def pages():
+        try:
+            yield Page([{"id": 1}], None)
+            yield Page([{"id": 2}], None)
+        finally:
+            cleaned.append("done")
+
+    it = pages()
+    next(it)
+    close(it)
+    assert cleaned == ["done"]
+    close([Page([], None)])  # nothing to close
+    close(iter(()))

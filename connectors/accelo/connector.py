@@ -41,6 +41,7 @@ from synckit import (
     ResponseError,
     Table,
     Window,
+    close,
     log,
     parallel_page_numbers,
     parse,
@@ -412,12 +413,6 @@ class Reader:
             offset += self.step
             rows, _ = self.fetch_offset(params, offset)
         raise PagingError(f"{self.name}: a gap of more than {MAX_GAP_PAGES} pages opened while reading")
-
-
-def close(pages: Iterator[Page]) -> None:
-    closer = getattr(pages, "close", None)
-    if closer is not None:
-        closer()
 
 
 def shaper(name: str) -> Callable[[dict], dict]:

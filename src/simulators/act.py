@@ -514,7 +514,6 @@ class ActSim(SimApp):
         self.indexed = indexed
         self.indexed_hits = 0
         self._groups: dict[tuple[str, int, int, int], list[tuple[str, int]]] = {}
-        self._changed_keys: dict[str, tuple[list[tuple[datetime, int]], list[tuple[datetime, str, int]]]] = {}
         self._changed_ids: dict[str, dict[int, str]] = {}
         self._id_prefixes: dict[str, tuple[int, list[tuple[str, int]]]] = {}
 
@@ -832,7 +831,7 @@ class ActSim(SimApp):
             return None
         dataset = self.data[entity.name]
         types = entity.types()
-        with dataset._lock:  # one consistent view of edits, inserts and deletes
+        with dataset.lock:  # one consistent view of edits, inserts and deletes
             options = self.options(request, self.top_cap, self._template(entity), types)
             if isinstance(options, Response):
                 return options  # the same template as the general path, so the same 400
@@ -917,24 +916,21 @@ class ActSim(SimApp):
         return members
 
     def _changed_index(self, entity: Entity) -> list[tuple[datetime, str, int]]:
-        """Changed and inserted records as (time, id, index), sorted; rebuilt only after the dataset changed
-        (comparing with ``Dataset._sorted_changed`` costs one pass over the changes)."""
-        dataset = self.data[entity.name]
-        snapshot = dataset._sorted_changed
-        cached = self._changed_keys.get(entity.name)
-        if cached is not None and cached[0] == snapshot:
-            return cached[1]
+        """Changed and inserted records as (time, id, index), sorted; rebuilt only after the dataset changed."""
         ids = self._changed_ids.setdefault(entity.name, {})  # an index's id never changes
-        keys = []
-        for at, i in snapshot:
-            rid = ids.get(i)
-            if rid is None:
-                rid = ids[i] = self._id_key(entity, i)
-            # The general path compares parsed stamps: equal to ``at`` unless ``at`` has no zone.
-            keys.append((at if at.tzinfo is not None else parse_datetime(stamp(at)), rid, i))
-        keys.sort()
-        self._changed_keys[entity.name] = (list(snapshot), keys)
-        return keys
+
+        def build(dataset: Dataset) -> list[tuple[datetime, str, int]]:
+            keys = []
+            for at, i in dataset.changes:
+                rid = ids.get(i)
+                if rid is None:
+                    rid = ids[i] = self._id_key(entity, i)
+                # The general path compares parsed stamps: equal to ``at`` unless ``at`` has no zone.
+                keys.append((at if at.tzinfo is not None else parse_datetime(stamp(at)), rid, i))
+            keys.sort()
+            return keys
+
+        return self.data[entity.name].derive("act.changed_keys", build)
 
     def _changed_from(self, entity: Entity, start: datetime | None,
                       after: tuple[datetime, str] | None) -> Iterator[tuple[datetime, str, int]]:

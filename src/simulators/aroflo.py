@@ -511,11 +511,6 @@ class AroFloSim(SimApp):
     # index (``Zone.label``), and their feed times are base_time(i), non-decreasing in i until edited. Only
     # inserts, edits and deletes are stored, so each page costs O(page + blocks it touches + those changes).
 
-    @staticmethod
-    def _snapshot(data: Dataset) -> tuple[dict[int, tuple[int, datetime]], set[int], int]:
-        with data._lock:  # scheduled edits and inserts run on other request threads
-            return dict(data.changed), set(data.deleted), data.size
-
     def _fast_scan(self, zone: Zone, wheres: list[str], orders: list[str], test: Callable[[int], bool],
                    window: tuple[int, int] | None) -> list[int] | None:
         """The first-sync scan: one ``<scan field> > value`` where, ordered by (that field, id) or not at all
@@ -541,7 +536,7 @@ class AroFloSim(SimApp):
             def sort_key(i: int) -> tuple[Any, Any]:  # the general path's stable sorts give (key, id)
                 return get(i), ident(i)
         data, label = zone.data, zone.label
-        _, gone_set, size = self._snapshot(data)
+        _, gone_set, size = data.view()
         n = data.n
         # Base records from s on pass (their keys >= their labels > bound); the block [p, s) ending at s may
         # pass in part; records before p cannot (their keys are below label(s - 1) <= bound).
@@ -654,7 +649,7 @@ class AroFloSim(SimApp):
         if zone is None:
             return []  # zonename is compared exactly: no entry is called that
         data = zone.data
-        changed, gone_set, size = self._snapshot(data)
+        changed, gone_set, size = data.view()
         n = data.n
 
         def base(i: int) -> datetime:

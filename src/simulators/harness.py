@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import heapq
 import json
 import random
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
@@ -41,7 +42,7 @@ def stable_random(*parts: Any) -> random.Random:
 class Dataset:
     """Records ``0..n-1`` (plus inserts) of one entity. Record ``i``'s base cursor time is
     ``BASE_TIME + (i // tie) * step`` (non-decreasing, ``tie`` records share each value); an edit
-    stamps the record with the current clock (later than every base time) and bumps its version."""
+    stamps the record with the current clock and bumps its version."""
 
     def __init__(self, n: int, *, tie: int = 1, step: timedelta = timedelta(minutes=7), seed: int = 0,
                  clock: Callable[[], datetime] | None = None):
@@ -52,6 +53,8 @@ class Dataset:
         self.deleted: set[int] = set()
         self._sorted_changed: list[tuple[datetime, int]] = []  # (time, i) for the changed records
         self._lock = threading.RLock()
+        self.revision = 0  # bumped by every edit, insert and delete
+        self._derived: dict[str, tuple[int, Any]] = {}
 
     @property
     def size(self) -> int:
@@ -88,6 +91,7 @@ class Dataset:
     def delete(self, i: int) -> None:
         with self._lock:
             self.deleted.add(i)
+            self.revision += 1
 
     def _touch(self, i: int, version: int, when: datetime) -> None:
         old = self.changed.get(i)
@@ -95,6 +99,33 @@ class Dataset:
             self._sorted_changed.remove((old[1], i))
         self.changed[i] = (version, when)
         bisect.insort(self._sorted_changed, (when, i))
+        self.revision += 1
+
+    @property
+    def changes(self) -> list[tuple[datetime, int]]:
+        """(time, index) of every changed or inserted record, sorted; read it holding ``lock``."""
+        return self._sorted_changed
+
+    @property
+    def lock(self) -> threading.RLock:
+        """Held while reading several fields that must agree (changes run on other request threads)."""
+        return self._lock
+
+    def view(self) -> tuple[dict[int, tuple[int, datetime]], set[int], int]:
+        """A consistent copy of (changed, deleted, size): scheduled changes run on other request threads."""
+        with self._lock:
+            return dict(self.changed), set(self.deleted), self.size
+
+    def derive(self, key: str, build: Callable[[Dataset], Any]) -> Any:
+        """``build(self)``, computed under the lock and kept until the next change: a simulator's index over the
+        few changed records costs one rebuild per change instead of one per request."""
+        with self._lock:
+            cached = self._derived.get(key)
+            if cached is not None and cached[0] == self.revision:
+                return cached[1]
+            value = build(self)
+            self._derived[key] = (self.revision, value)
+            return value
 
     def exists(self, i: int) -> bool:
         return 0 <= i < self.size and i not in self.deleted
@@ -155,8 +186,6 @@ class Dataset:
             lo = self._first_base(since)
             if after is not None:
                 lo = max(lo, self._first_base(after[0]))
-            # Base records in [lo, n) that were never changed are in (time, index) order already,
-            # and every changed record's time is later than every base time.
             out: list[int] = []
             skipped = 0
 
@@ -174,18 +203,22 @@ class Dataset:
                 out.append(i)
                 return len(out) < limit
 
-            i = lo
-            # Step back to the start of the tie group so keyset ties are seen.
-            i -= i % self.tie
-            going = True
-            while going and i < self.n:
-                if i not in self.changed:
-                    going = take(i, self.base_time(i))
-                i += 1
-            if going:
-                for t, j in list(self._sorted_changed):
-                    if not take(j, t):
-                        break
+            start = lo - lo % self.tie  # the start of the tie group, so keyset ties are seen
+
+            def base() -> Iterator[tuple[datetime, int]]:
+                for i in range(start, self.n):
+                    if i not in self.changed:
+                        yield self.base_time(i), i
+
+            # Never-changed base records are in (time, index) order already; changed records are merged in
+            # by their stamps, which can fall before late base times (a million records reach past 2036).
+            first = (since,) if since is not None else ()
+            if after is not None and (not first or after > first):
+                first = after
+            changes = self._sorted_changed[bisect.bisect_left(self._sorted_changed, first):]
+            for t, i in heapq.merge(base(), changes):
+                if not take(i, t):
+                    break
             return out
 
     def all(self) -> range:
@@ -279,6 +312,12 @@ class Scheduler:
     def after(self, k: int, action: Callable[[], None]) -> None:
         with self._lock:
             self._actions.append((k, action))
+
+    @property
+    def pending(self) -> int:
+        """Actions not yet run."""
+        with self._lock:
+            return len(self._actions)
 
     def fire(self, count: int) -> None:
         with self._lock:

@@ -110,31 +110,6 @@ class Window:
     throttled: bool
 
 
-class IndexedDataset(Dataset):
-    """A Dataset whose mutators drop ``derived``: the fast path's sorted lists of changed, inserted and
-    deleted records, rebuilt once per change instead of once per request (O(changes) each time)."""
-
-    def __init__(self, *args: Any, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self.derived: dict[str, Any] = {}
-
-    def edit(self, i: int, when: datetime | None = None) -> None:
-        with self._lock:
-            super().edit(i, when)
-            self.derived.clear()
-
-    def insert(self, when: datetime | None = None) -> int:
-        with self._lock:
-            i = super().insert(when)
-            self.derived.clear()
-            return i
-
-    def delete(self, i: int) -> None:
-        with self._lock:
-            super().delete(i)
-            self.derived.clear()
-
-
 @dataclass
 class ChangeIndex:
     """What the fast path needs beyond index arithmetic on the base records, each list sorted:
@@ -147,12 +122,11 @@ class ChangeIndex:
 
 
 def change_index(ds: Dataset) -> ChangeIndex:
-    """The dataset's ChangeIndex, cached on an IndexedDataset until it changes. The call holds ds._lock.
-    The signature also guards against changes made without the mutators (it cannot see re-edits)."""
-    signature = (len(ds.changed), ds.inserted, len(ds.deleted), ds.n, ds.tie)
-    cache: dict[str, Any] | None = getattr(ds, "derived", None)
-    if cache is not None and cache.get("signature") == signature:
-        return cache["index"]
+    """The dataset's ChangeIndex, rebuilt only after the dataset changed."""
+    return ds.derive("xurrent.change_index", _build_change_index)
+
+
+def _build_change_index(ds: Dataset) -> ChangeIndex:
     n, size, changed, deleted = ds.n, ds.size, ds.changed, ds.deleted
     removed = sorted({i for i in changed if i < n} | {i for i in deleted if 0 <= i < n})
     # ds.time(i) of a changed record is its stamp; an insert is always changed, but fall back to its base
@@ -160,10 +134,7 @@ def change_index(ds: Dataset) -> ChangeIndex:
     extra = sorted([(int(t.timestamp()), i + 1) for i, (_, t) in changed.items() if i not in deleted]
                    + [(int(ds.base_time(i).timestamp()), i + 1) for i in range(n, size)
                       if i not in changed and i not in deleted])
-    index = ChangeIndex(removed, extra, sorted(i + 1 for i in deleted if 0 <= i < size))
-    if cache is not None:
-        cache.update(signature=signature, index=index)
-    return index
+    return ChangeIndex(removed, extra, sorted(i + 1 for i in deleted if 0 <= i < size))
 
 
 def encode_cursor(offset: int, key: list[Any]) -> str:
@@ -261,9 +232,9 @@ class XurrentSim(SimApp):
         super().__init__(faults=faults, latency=latency)
         self.fast_paths = fast_paths  # False: every list request takes the general O(n) path (tests compare)
         self.data = {
-            "organizations": IndexedDataset(organizations, tie=tie, seed=seed),
-            "products": IndexedDataset(products, tie=tie, seed=seed + 1),
-            "projects": IndexedDataset(projects, tie=tie, seed=seed + 2),
+            "organizations": Dataset(organizations, tie=tie, seed=seed),
+            "products": Dataset(products, tie=tie, seed=seed + 1),
+            "projects": Dataset(projects, tie=tie, seed=seed + 2),
         }
         self.tokens = tokens if tokens is not None else {"test-token"}
         self.clients = clients if clients is not None else {"test-client": "test-secret"}
@@ -656,7 +627,7 @@ class XurrentSim(SimApp):
         Two sorted runs are merged: A, the untouched base records (index order is key order, since base
         times never decrease with the index), and E, the changed and inserted records sorted by key."""
         ds = self.data[resource]
-        with ds._lock:  # a consistent snapshot while edits may arrive from other threads
+        with ds.lock:  # a consistent snapshot while edits may arrive from other threads
             n, tie = ds.n, ds.tie
             groups = -(-n // tie)
 
@@ -714,7 +685,7 @@ class XurrentSim(SimApp):
         """Records by id, ascending or descending (projects' default order); the key is [id, id]."""
         ds = self.data[resource]
         desc = sort[0][1]
-        with ds._lock:
+        with ds.lock:
             size, deleted, gone = ds.size, ds.deleted, change_index(ds).gone
             matched = size - len(gone)
             total = min(matched, self.max_records)

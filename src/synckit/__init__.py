@@ -20,7 +20,7 @@ from .errors import (
     SyncError,
 )
 from .http import Http
-from .paging import LinkHeader, Offset, Page, PageNumber, parallel_page_numbers, prefetch
+from .paging import LinkHeader, Offset, Page, PageNumber, close, parallel_page_numbers, prefetch
 from .policy import Backoff
 from .sink import FivetranSink, MemorySink
 from .sync import sync_table, sync_tables
@@ -31,5 +31,5 @@ __all__ = [
     "ApiError", "ApiKeyHeader", "AuthError", "Backoff", "BearerToken", "BudgetExhausted", "ConfigError",
     "Field", "FivetranSink", "Http", "LinkHeader", "MemorySink", "Offset", "OriginError", "Page", "PageNumber",
     "PagingError", "RateLimiter", "RefreshingToken", "ResponseError", "RetriesExhausted", "SyncError",
-    "Table", "Window", "parallel_page_numbers", "prefetch", "parse", "sync_table", "sync_tables",
+    "Table", "Window", "close", "parallel_page_numbers", "prefetch", "parse", "sync_table", "sync_tables",
 ]

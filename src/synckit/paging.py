@@ -13,7 +13,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import queue
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -175,6 +175,14 @@ def parallel_page_numbers(
 _END = object()
 
 
+def close(pages: Iterable[Any]) -> None:
+    """Close a page iterator if it can be closed (a generator's cleanup, a worker pool's shutdown); plain
+    iterables need nothing."""
+    closer = getattr(pages, "close", None)
+    if closer is not None:
+        closer()
+
+
 def prefetch(pages: Iterator[Page], depth: int = 1) -> Iterator[Page]:
     """Run ``pages`` in a background thread up to ``depth`` pages ahead, so the next request is in flight
     while the caller writes this page (keyset and Link paging cannot be parallelised, but they can overlap
@@ -206,9 +214,7 @@ def prefetch(pages: Iterator[Page], depth: int = 1) -> Iterator[Page]:
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
             put(exc)
         finally:
-            close = getattr(pages, "close", None)
-            if close is not None:
-                close()
+            close(pages)
 
     producer = threading.Thread(target=produce, name="prefetch", daemon=True)
     producer.start()
