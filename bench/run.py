@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.harness import Remote, bare_replay, peak_rss_mb, sync, sync_remote
-from simulators.harness import Server
+from simulators.harness import Server, json_response
 from tools.vendors import Kit, kits
 
 HERE = Path(__file__).resolve().parent
@@ -42,6 +42,9 @@ def memory(kit: Kit, small: int, large: int) -> dict[str, Any]:
 
 
 def budget(kit: Kit, seconds: float) -> dict[str, Any] | None:
+    """Share of the allowed requests a sync uses while a small limit is enforced, over whole windows: the run
+    lasts a whole number of periods and, where windows are fixed to the clock, starts on a window boundary,
+    so no window is only partly inside the run."""
     spec = kit.extra.get("budget")
     if spec is None:
         return None
@@ -50,40 +53,38 @@ def budget(kit: Kit, seconds: float) -> dict[str, Any] | None:
     sim = kit.make(size)
     spec["apply"](sim)
     limit, period = spec["limit"]
-    stop_at = time.monotonic() + seconds
+    kind = spec.get("windows", "aligned")
+    periods = max(1, math.ceil(seconds / period - 1e-9))
     sim.scheduler.after(10**9, lambda: None)
     with Server(sim) as server:
+        wall_start = time.time()
+        if kind == "aligned":  # start on a boundary of the server's fixed windows (they follow the wall clock)
+            wall_start += period - wall_start % period
+            time.sleep(max(0.0, wall_start - time.time()))
+        deadline = wall_start + periods * period
         # Stop the sync from inside by failing every request after the deadline: measure the window only.
         original = sim.handle
 
         def handle(request):
-            if time.monotonic() > stop_at:
-                from simulators.harness import json_response
-
+            if time.time() >= deadline:
                 return json_response({"message": "benchmark over"}, 400)
             return original(request)
 
         sim.handle = handle
-        started, wall_start = time.monotonic(), time.time()
         try:
             sync(kit, sim, server.url, **overrides)
         except Exception:  # the deliberate 400 that ends the window
             pass
-        elapsed = min(time.monotonic(), stop_at) - started
-    counted = [r for r in sim.log if r.status != 400]
+    counted = [r for r in sim.log if r.status != 400 and not r.exempt]
     sent = len(counted)
-    kind = spec.get("windows", "aligned")
+    # The windows the run [first arrival, deadline) touched; by construction `periods` of them.
+    first = min((r.at for r in counted), default=wall_start)
     if kind == "aligned":
-        # Fixed windows aligned to the clock: allowed is the limit of every window the run touched.
-        windows = math.floor((wall_start + elapsed) / period) - math.floor(wall_start / period) + 1
-    elif kind == "rolling":
-        # A rolling window admits `limit` at the first arrival and `limit` more each period after it.
-        first = min((r.at for r in counted), default=wall_start)
-        windows = math.floor(max(0.0, wall_start + elapsed - first) / period) + 1
-    else:  # fixed windows that start at the first request
-        windows = math.ceil(elapsed / period)
+        windows = math.ceil(deadline / period - 1e-6) - math.floor(first / period)
+    else:  # windows that start at the first request ("from_first"), or a rolling window ("rolling")
+        windows = math.ceil((deadline - first) / period - 1e-6)
     allowed = limit * windows
-    return {"limit": f"{limit} per {period:g}s", "seconds": elapsed, "sent": sent, "allowed": allowed,
+    return {"limit": f"{limit} per {period:g}s", "seconds": periods * period, "sent": sent, "allowed": allowed,
             "used": sent / allowed if allowed else 0.0, "429s": sim.statuses().get(429, 0)}
 
 

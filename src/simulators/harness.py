@@ -335,6 +335,7 @@ class LoggedRequest:
     status: int
     fault: str | None = None
     at: float = 0.0  # wall-clock time the request arrived
+    exempt: bool = False  # not counted by rate limits (token requests and the like)
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -397,7 +398,7 @@ class SimApp:
         if response is None:
             response = self._faulted(request, fault) or self.handle(request)
         self.log.append(LoggedRequest(request.method, request.path, request.query_string.decode(),
-                                      response.status_code, fault, arrived))
+                                      response.status_code, fault, arrived, exempt))
         if fault == "drop":
             return self._dropped(response, environ, start_response)
         return response(environ, start_response)
