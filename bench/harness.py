@@ -62,11 +62,11 @@ class Remote:
     not share this process's interpreter with the connector's threads. ``log`` holds the requests it
     served once the context has closed."""
 
-    def __init__(self, kit: Kit, size: int):
+    def __init__(self, kit: Kit, size: int, large: bool = False):
         ctx = multiprocessing.get_context("spawn")
         self._ports, self._logs, self._stop = ctx.Queue(), ctx.Queue(), ctx.Event()
-        self._process = ctx.Process(target=_serve_kit, args=(kit.name, size, self._ports, self._stop, self._logs),
-                                    daemon=True)
+        self._process = ctx.Process(target=_serve_kit, args=(kit.name, size, large, self._ports, self._stop,
+                                                             self._logs), daemon=True)
         self.sim = kit.make(1)  # only for the configuration (credentials), which does not depend on size
         self.log: list[LoggedRequest] = []
         self.url = ""
@@ -86,10 +86,11 @@ class Remote:
                 self._process.kill()
 
 
-def _serve_kit(name: str, size: int, ports: Any, stop: Any, logs: Any) -> None:
+def _serve_kit(name: str, size: int, large: bool, ports: Any, stop: Any, logs: Any) -> None:
     from tools.vendors import kits
 
-    sim = kits([name])[name].make(size)
+    kit = kits([name])[name]
+    sim = kit.extra.get("make_large", kit.make)(size) if large else kit.make(size)
     with Server(sim) as server:
         ports.put(server.port)
         stop.wait(3600)
@@ -123,11 +124,11 @@ def bare_replay(kit: Kit, log: list[LoggedRequest], config: dict[str, Any], url:
 
 def peak_rss_mb(kit: Kit, size: int) -> float:
     """Peak RSS (VmHWM) of a child process that runs one full sync of ``size`` records in the largest table.
-    The simulator runs in this process so its memory is not counted."""
-    sim = kit.extra.get("make_large", kit.make)(size)
-    with Server(sim) as server:
+    The simulator runs in a process of its own, so its memory is not counted and two measurements can run
+    side by side without sharing an interpreter."""
+    with Remote(kit, size, large=True) as remote:
         code = ("import sys; sys.path[:0] = ['src', '.']; from bench.harness import memory_child; "
-                f"memory_child({kit.name!r}, {json.dumps(json.dumps(kit.config(sim, server.url)))})")
+                f"memory_child({kit.name!r}, {json.dumps(json.dumps(kit.config(remote.sim, remote.url)))})")
         out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=1800)
     if out.returncode != 0:
         raise RuntimeError(out.stderr[-2000:])

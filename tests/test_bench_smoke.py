@@ -27,11 +27,13 @@ def test_report_writer(tmp_path):
                      "incremental": {"full_requests": 100, "second_requests": 6, "share": 0.06, "goal": 4,
                                      "second_counted": 3}}}
     scaling = [{"workers": 1, "rows_per_second": 10.0}, {"workers": 5, "rows_per_second": 45.0}]
+    results["x"]["seconds"] = {"throughput": 4.2, "incremental": 1.0, "budget": 12.5}
     report.write(results, scaling, {"throughput": 10, "small": 1, "large": 2, "incremental": 3,
-                                    "budget_seconds": 3}, tmp_path)
+                                    "budget_seconds": 3, "memory_seconds": 61.0}, tmp_path)
     text = (tmp_path / "REPORT.md").read_text()
     assert "| x | 10 | 10 | 2 | 8 | 10 | 0.80 | met |" in text
     assert "| x | 3 | 100 | 2 | 2.0% | ≤ 2 | met | — |" in text
+    assert "| x | 4 | 1 | 12 |" in text and "two runs at a time: 61 s" in text
     assert "| y | 3 | 100 | 6 | 6.0% | ≤ 4 | **missed** | 3 |" in text
     assert "| y | 10 | 10 | 2 | 5 | 10 | 0.50 | **missed** |" in text
     assert "5 workers / 1 worker = 4.50 reading the table (4.50 for the whole sync): met." in text
