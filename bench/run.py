@@ -21,6 +21,7 @@ from simulators.harness import Server, json_response
 from tools.vendors import Kit, kits
 
 HERE = Path(__file__).resolve().parent
+MEMORY_RUNS_AT_ONCE = 3
 
 
 def throughput(kit: Kit, size: int) -> dict[str, Any]:
@@ -158,12 +159,13 @@ def measure_kit(name: str, kit: Kit, sizes: dict[str, Any], args: Any) -> dict[s
 
 
 def memory_all(chosen: dict[str, Kit], sizes: dict[str, Any], results: dict[str, dict[str, Any]]) -> None:
-    """Peak RSS of every connector at both sizes, two measurements at a time: each one alternates between
-    its simulator's process and its connector's, so one alone keeps only one of the two cores busy. Peak RSS
-    is per process, so running side by side does not change it; the timed phases run before, alone."""
+    """Peak RSS of every connector at both sizes, three measurements at a time: each one alternates between
+    its simulator's process and its connector's, so one alone keeps about one core busy (two at a time kept
+    1.5 of the 2 cores busy). Peak RSS is per process, so running side by side does not change it; the timed
+    phases run before, alone."""
     started = time.monotonic()
     jobs = [(name, size) for size in (sizes["large"], sizes["small"]) for name in chosen]  # the long ones first
-    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+    with concurrent.futures.ThreadPoolExecutor(max_workers=MEMORY_RUNS_AT_ONCE) as pool:
         peaks = dict(zip(jobs, pool.map(lambda job: peak_rss_mb(chosen[job[0]], job[1]), jobs), strict=True))
     for name in chosen:
         small, large = peaks[(name, sizes["small"])], peaks[(name, sizes["large"])]

@@ -33,7 +33,7 @@ def test_report_writer(tmp_path):
     text = (tmp_path / "REPORT.md").read_text()
     assert "| x | 10 | 10 | 2 | 8 | 10 | 0.80 | met |" in text
     assert "| x | 3 | 100 | 2 | 2.0% | ≤ 2 | met | — |" in text
-    assert "| x | 4 | 1 | 12 |" in text and "two runs at a time: 61 s" in text
+    assert "| x | 4 | 1 | 12 |" in text and "three runs at a time: 61 s" in text
     assert "| y | 3 | 100 | 6 | 6.0% | ≤ 4 | **missed** | 3 |" in text
     assert "| y | 10 | 10 | 2 | 5 | 10 | 0.50 | **missed** |" in text
     assert "5 workers / 1 worker = 4.50 reading the table (4.50 for the whole sync): met." in text
