@@ -406,3 +406,14 @@ def test_setup_form_and_its_checks():
         assert all(fn(config(server)).success for _, fn in tests)
         refused = tests[1][1](config(server, client_secret="bad-secret-99")).failure
         assert "credentials were refused" in refused and "bad-secret-99" not in refused
+
+
+def test_server_window_counts_the_other_requests_in_flight_and_forgets_failed_attempts():
+    window = acc.ServerWindow([(5000, 3600.0)], wall=lambda: 1.7e9)
+    window.acquire()
+    window.acquire()
+    window.finished()  # the first answer; the second request is still in flight
+    window.update({"X-RateLimit-Limit": "100", "X-RateLimit-Remaining": "10", "X-RateLimit-Reset": "60"})
+    assert window.remaining == 9  # the server may not have counted the one still in flight
+    window.finished()  # the second attempt failed in transit: no answer, and no longer in flight
+    assert window.in_flight == 0

@@ -134,9 +134,10 @@ def test_counting_from_response_is_safe_against_any_arrival_jitter():
         assert sum(1 for b in arrivals[i:] if b < a + 1.0) <= 5
 
 
-def test_finished_is_a_no_op_when_counting_from_send():
+def test_finished_does_not_count_again_when_counting_from_send():
     clock = FakeClock()
     rl = limiter(clock, [(2, 1.0)])
     rl.acquire()
+    assert rl.in_flight == 1
     rl.finished()
-    assert len(rl._sent[1.0]) == 1
+    assert len(rl._sent[1.0]) == 1 and rl.in_flight == 0

@@ -191,21 +191,15 @@ class ServerWindow(RateLimiter):
     def __init__(self, limits: list[tuple[int, float]], **kwargs: Any):
         super().__init__(limits, **kwargs)
         self._limit: int | None = None
-        self._flying = 0
-
-    def acquire(self) -> None:
-        super().acquire()
-        with self._lock:
-            self._flying += 1
 
     def _wait_needed(self) -> float:
         if self._reset_at is not None and self._reset_at <= self._clock() and self._limit is not None:
-            self._remaining, self._reset_at = self._limit - self._flying, None  # the window rolled over
+            self._remaining, self._reset_at = self._limit - self.in_flight, None  # the window rolled over
         return super()._wait_needed()
 
     def update(self, headers: Any) -> None:
+        # Http has called finished() for this answer already, so in_flight counts only the others.
         with self._lock:
-            self._flying = max(0, self._flying - 1)
             self._limit = _int_or(headers.get("X-RateLimit-Limit"), self._limit)
             remaining = _int_or(headers.get(self.remaining_header), None)
             if remaining is None:
@@ -213,7 +207,7 @@ class ServerWindow(RateLimiter):
             reset = _int_or(headers.get(self.reset_header), None)
             now = self._clock()
             reset_at = None if reset is None else now + max(0.0, reset - self._wall() if reset > 1e9 else reset)
-            fresh = max(0, remaining - self._flying)  # others in flight may not be counted yet
+            fresh = max(0, remaining - self.in_flight)  # others in flight may not be counted yet
             if self._remaining is None or (self._reset_at is not None and reset_at is not None
                                            and reset_at > self._reset_at + 0.5):
                 self._remaining = fresh  # a window we had not counted in

@@ -47,7 +47,7 @@ class RateLimiter:
         self._remaining: int | None = None  # from headers: requests left in the server's window
         self._reset_at: float | None = None  # monotonic time the server's window resets
         self.count_from_response = count_from_response
-        self._in_flight = 0  # acquired and not finished; counted in every window until then
+        self._in_flight = 0  # acquired and not finished
         self.remaining_header, self.reset_header = remaining_header, reset_header
         self.waits = 0
         self.waited_seconds = 0.0
@@ -58,9 +58,8 @@ class RateLimiter:
             with self._lock:
                 wait = self._wait_needed()
                 if wait <= 0:
-                    if self.count_from_response:
-                        self._in_flight += 1
-                    else:
+                    self._in_flight += 1
+                    if not self.count_from_response:
                         self._count(self._clock())
                     if self._remaining is not None:
                         self._remaining -= 1
@@ -76,13 +75,17 @@ class RateLimiter:
             self._sleep(min(wait, 5.0))
 
     def finished(self) -> None:
-        """The answer to an acquired request came (or the attempt failed): with count_from_response, it counts
-        from now on."""
-        if not self.count_from_response:
-            return
+        """The answer to an acquired request came (or the attempt failed): it is no longer in flight, and with
+        count_from_response it counts from now on."""
         with self._lock:
             self._in_flight = max(0, self._in_flight - 1)
-            self._count(self._clock())
+            if self.count_from_response:
+                self._count(self._clock())
+
+    @property
+    def in_flight(self) -> int:
+        """Requests acquired whose answers have not come yet (a server may not have counted them)."""
+        return self._in_flight
 
     def _count(self, now: float) -> None:
         for deque in self._sent.values():
@@ -95,7 +98,10 @@ class RateLimiter:
             deque = self._sent[period]
             while deque and deque[0] <= now - period:
                 deque.popleft()
-            over = len(deque) + self._in_flight - limit + 1  # entries that must leave before one more fits
+            # Counting from the answer, a request in flight holds its slot; counting from the send, it is in
+            # the deque already.
+            pending = self._in_flight if self.count_from_response else 0
+            over = len(deque) + pending - limit + 1  # entries that must leave before one more fits
             if over > 0:
                 # Requests still in flight leave no earlier than a period after their answer: poll for it.
                 wait = max(wait, deque[over - 1] + period - now if over <= len(deque) else IN_FLIGHT_POLL)
