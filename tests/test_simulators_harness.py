@@ -6,7 +6,19 @@ import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulators.harness import BASE_TIME, Dataset, Faults, Scheduler, Server, SimApp, Windows, json_response
+from simulators.harness import (
+    BASE_TIME,
+    Dataset,
+    Faults,
+    Scheduler,
+    Server,
+    SimApp,
+    Windows,
+    first_true,
+    json_response,
+    kept,
+    nth_kept,
+)
 
 
 def brute(d: Dataset, since, order):
@@ -40,6 +52,17 @@ def test_queries_match_a_brute_force_scan(n, tie, edits, inserts, deletes, since
         k = min(len(full) - 1, offset % len(full))
         key = (d.time(full[k]), full[k])
         assert d.by_time(since, 0, limit, after=key) == full[k + 1:k + 1 + limit]
+
+
+@settings(max_examples=200, deadline=None)
+@given(lo=st.integers(0, 30), span=st.integers(-3, 40), gone=st.sets(st.integers(0, 80), max_size=20),
+       r=st.integers(0, 40), cut=st.integers(0, 80))
+def test_index_arithmetic_matches_counting_one_by_one(lo, span, gone, r, cut):
+    hi = lo + span
+    ordered = sorted(gone)
+    assert kept(lo, hi, ordered) == sum(1 for i in range(lo, hi) if i not in gone)
+    assert nth_kept(lo, r, ordered) == [i for i in range(lo, lo + r + len(gone) + 1) if i not in gone][r]
+    assert first_true(lo, hi, lambda i: i >= cut) == next((i for i in range(lo, hi) if i >= cut), max(lo, hi))
 
 
 def test_derived_values_are_rebuilt_after_each_change_only():

@@ -38,7 +38,7 @@ import hmac
 import json
 import threading
 import time
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -48,7 +48,7 @@ from zoneinfo import ZoneInfo
 
 from werkzeug.wrappers import Request, Response
 
-from .harness import Dataset, Faults, SimApp, serve_forever
+from .harness import Dataset, Faults, SimApp, first_true, kept, nth_kept, serve_forever
 
 MELBOURNE = ZoneInfo("Australia/Melbourne")
 FRESHNESS_SECONDS = 300
@@ -540,13 +540,13 @@ class AroFloSim(SimApp):
         n = data.n
         # Base records from s on pass (their keys >= their labels > bound); the block [p, s) ending at s may
         # pass in part; records before p cannot (their keys are below label(s - 1) <= bound).
-        s = _first(0, n, lambda i: label(i) > bound)
+        s = first_true(0, n, lambda i: label(i) > bound)
         p = s
         if s > 0:
             top = label(s - 1)
-            p = _first(0, s - 1, lambda i: label(i) >= top)
+            p = first_true(0, s - 1, lambda i: label(i) >= top)
         gone = sorted(d for d in gone_set if s <= d < n)
-        full = _kept(s, n, gone)
+        full = kept(s, n, gone)
         inserts = [i for i in range(n, size) if i not in gone_set and test(i)]
         offset, limit = window
         if not orders:  # creation (index) order: the partial block, the rest of the base, then inserts
@@ -557,7 +557,7 @@ class AroFloSim(SimApp):
                 if r < len(head):
                     yield from head[r:]
                     r = len(head)
-                i = _nth_kept(s, r - len(head), gone)
+                i = nth_kept(s, r - len(head), gone)
                 while i < n:
                     if i not in gone_set:
                         yield i
@@ -583,10 +583,10 @@ class AroFloSim(SimApp):
                 r -= len(head)
             if r >= full:
                 return
-            i = _nth_kept(s, r, gone)
+            i = nth_kept(s, r, gone)
             top = label(i)
-            start = _first(s, i, lambda j: label(j) >= top)
-            skip = r - _kept(s, start, gone)
+            start = first_true(s, i, lambda j: label(j) >= top)
+            skip = r - kept(s, start, gone)
             while start < n:
                 members, start = block(start)
                 yield from members[skip:]
@@ -598,16 +598,16 @@ class AroFloSim(SimApp):
         def rank(k: tuple[Any, Any]) -> int:
             """How many base records of the answer sort before key ``k`` (an insert's)."""
             if k[0] not in uppers:
-                uppers[k[0]] = _first(s, n, lambda j: label(j) > k[0])
+                uppers[k[0]] = first_true(s, n, lambda j: label(j) > k[0])
             u = uppers[k[0]]
             if u == s:  # every full block is above k: only the partial block can be below
                 return bisect_left(head_keys, k)
             if u not in blocks:  # blocks before the one ending at u are all below k; that one in part
                 top = label(u - 1)
-                start = _first(s, u - 1, lambda j: label(j) >= top)
+                start = first_true(s, u - 1, lambda j: label(j) >= top)
                 blocks[u] = (start, sorted(sort_key(j) for j in range(start, u) if j not in gone_set))
             start, keys = blocks[u]
-            return len(head) + _kept(s, start, gone) + bisect_left(keys, k)
+            return len(head) + kept(s, start, gone) + bisect_left(keys, k)
 
         extras = sorted((sort_key(i), i) for i in inserts)
         return _merge_window(len(head) + full, rank, in_order, extras, offset, limit)
@@ -657,8 +657,8 @@ class AroFloSim(SimApp):
 
         # Untouched base records in the bounds are the index range [a, b), in (time, index) order already;
         # edited and inserted ones (anywhere in time: edits may predate late base times) are merged in.
-        a = 0 if low is None else _first(0, n, lambda i: base(i) > low)
-        b = n if high is None else _first(a, n, lambda i: base(i) >= high)
+        a = 0 if low is None else first_true(0, n, lambda i: base(i) > low)
+        b = n if high is None else first_true(a, n, lambda i: base(i) >= high)
         gone = sorted(i for i in set(changed) | gone_set if a <= i < b)
         skip = set(gone)
         extras = []
@@ -674,22 +674,22 @@ class AroFloSim(SimApp):
         def rank(k: tuple[Any, ...]) -> int:
             """How many base records of the answer sort before key ``k`` (a change's)."""
             if not orders:
-                return _kept(a, min(max(k[0], a), b), gone)
+                return kept(a, min(max(k[0], a), b), gone)
             when, j = k
             if when not in spans:  # base records at exactly this time: [g, h)
-                g = _first(a, b, lambda i: base(i) >= when)
-                spans[when] = (g, _first(g, b, lambda i: base(i) > when))
+                g = first_true(a, b, lambda i: base(i) >= when)
+                spans[when] = (g, first_true(g, b, lambda i: base(i) > when))
             g, h = spans[when]
-            return _kept(a, min(max(g, j), h), gone)
+            return kept(a, min(max(g, j), h), gone)
 
         def in_order(r: int) -> Iterator[int]:
-            i = _nth_kept(a, r, gone)
+            i = nth_kept(a, r, gone)
             while i < b:
                 if i not in skip:
                     yield i
                 i += 1
 
-        picked = _merge_window(_kept(a, b, gone), rank, in_order, extras, *window)
+        picked = _merge_window(kept(a, b, gone), rank, in_order, extras, *window)
         return [self.feed_entry(zone, i) for i in picked]
 
     def _id_candidates(self, zone: Zone, wheres: list[str]) -> list[int] | None:
@@ -723,36 +723,6 @@ def _decode_index(value: str) -> int | None:
     if len(text) < 3 or not text.endswith("~") or not digits.isdigit():
         return None
     return int(digits)
-
-
-def _first(lo: int, hi: int, pred: Callable[[int], bool]) -> int:
-    """The first i in [lo, hi) where ``pred`` (false then true along the range) holds; hi if none."""
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if pred(mid):
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
-
-
-def _kept(lo: int, hi: int, gone: list[int]) -> int:
-    """How many indices in [lo, hi) are not in the sorted list ``gone``."""
-    if hi <= lo:
-        return 0
-    return hi - lo - (bisect_left(gone, hi) - bisect_left(gone, lo))
-
-
-def _nth_kept(lo: int, r: int, gone: list[int]) -> int:
-    """The r-th (from 0) index >= lo not in the sorted list ``gone``: the least fixed point of
-    idx = lo + r + |gone within [lo, idx]|, reached from below in a few bisections."""
-    before = bisect_left(gone, lo)
-    idx = lo + r
-    while True:
-        nxt = lo + r + bisect_right(gone, idx) - before
-        if nxt == idx:
-            return idx
-        idx = nxt
 
 
 def _merge_window(a_len: int, rank: Callable[[Any], int], a_from: Callable[[int], Iterator[int]],

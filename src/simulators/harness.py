@@ -225,6 +225,33 @@ class Dataset:
         return range(self.size)
 
 
+# Index arithmetic for simulators' fast paths: base records are index ranges, and the few that were changed
+# or deleted are a sorted list ``gone`` taken out of them.
+
+def first_true(lo: int, hi: int, pred: Callable[[int], bool]) -> int:
+    """The first i in [lo, hi) where ``pred`` (false then true along the range) holds; hi if none."""
+    return lo + bisect.bisect_left(range(lo, hi), True, key=pred)
+
+
+def kept(lo: int, hi: int, gone: list[int]) -> int:
+    """How many indices in [lo, hi) are not in the sorted list ``gone``."""
+    if hi <= lo:
+        return 0
+    return hi - lo - (bisect.bisect_left(gone, hi) - bisect.bisect_left(gone, lo))
+
+
+def nth_kept(lo: int, r: int, gone: list[int]) -> int:
+    """The r-th (from 0) index >= lo not in the sorted list ``gone``: the least fixed point of
+    idx = lo + r + |gone within [lo, idx]|, reached from below in a few bisections."""
+    before = bisect.bisect_left(gone, lo)
+    idx = lo + r
+    while True:
+        nxt = lo + r + bisect.bisect_right(gone, idx) - before
+        if nxt == idx:
+            return idx
+        idx = nxt
+
+
 FAULT_KINDS = ("429", "429-date", "500", "502", "503", "drop", "slow", "malformed")
 
 

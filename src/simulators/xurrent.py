@@ -40,7 +40,7 @@ from zoneinfo import ZoneInfo
 
 from werkzeug.wrappers import Request, Response
 
-from .harness import Dataset, Faults, SimApp, json_response, serve_forever
+from .harness import Dataset, Faults, SimApp, json_response, kept, serve_forever
 
 RESERVED = {"per_page", "page", "search_after", "search_before", "sort", "fields"}
 ADJECTIVES = ["Widget", "Northern", "Global", "Acme", "Blue", "Summit", "Harbor", "Prairie", "Zürich", "O'Neil"]
@@ -642,15 +642,9 @@ class XurrentSim(SimApp):
             index = change_index(ds)
             removed, extra = index.removed, index.extra
 
-            def base_count(a: int, b: int) -> int:
-                """Untouched, undeleted base records in [a, b)."""
-                if b <= a:
-                    return 0
-                return (b - a) - (bisect.bisect_left(removed, b) - bisect.bisect_left(removed, a))
-
             lo = first_base(since) if since is not None else 0
             e_lo = bisect.bisect_left(extra, (since,)) if since is not None else 0
-            matched = base_count(lo, n) + len(extra) - e_lo
+            matched = kept(lo, n, removed) + len(extra) - e_lo
             total = min(matched, self.max_records)
             a, e, start = lo, e_lo, 0
             if after is not None:
@@ -660,7 +654,7 @@ class XurrentSim(SimApp):
                 below = min(first_base(sec, strict=True), max(first_base(sec), ident))
                 a = max(lo, below)
                 e = max(e_lo, bisect.bisect_right(extra, (sec, ident)))
-                start = min(total, base_count(lo, a) + (e - e_lo))
+                start = min(total, kept(lo, a, removed) + (e - e_lo))
             end = min(start + per_page, total)
             picks: list[int] = []
             r = bisect.bisect_left(removed, a)
