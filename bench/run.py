@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def measure_kit(name: str, kit: Kit, sizes: dict[str, Any], args: Any) -> dict[str, Any]:
-    """Throughput, incremental cost, budget use and memory of one connector."""
+    """Throughput, incremental cost and budget use of one connector (memory runs after all of them)."""
     phase = Phases(name)
     print(f"[{name}] throughput...", flush=True)
     # Act!, AroFlo and Xurrent get smaller tables so the whole run fits about 15 minutes (Xurrent is paced by
