@@ -94,7 +94,7 @@ def write(results: dict[str, dict[str, Any]], scaling: list[dict[str, Any]] | No
         "simulator served by a child process as an API is served by other machines; then a bare loop sends the",
         "same successful GET requests, one after another, with the connector's own HTTP client to a fresh",
         "identical simulator and decodes each body, nothing else. Ratio = connector rows/s ÷ bare-loop rows/s.",
-        "Goal ≥ 0.7. Act!, AroFlo and Xurrent use 3,000 records so the whole run fits about 15 minutes",
+        "Goal ≥ 0.7. Act! and Xurrent use 3,000 records so the whole run fits about 15 minutes",
         "(Xurrent is paced by its documented 20 requests per 2 s on both sides).",
         "",
         "| connector | size | rows | requests | connector rows/s | bare rows/s | ratio | goal |",

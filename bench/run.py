@@ -141,7 +141,7 @@ def measure_kit(name: str, kit: Kit, sizes: dict[str, Any], args: Any) -> dict[s
     """Throughput, incremental cost and budget use of one connector (memory runs after all of them)."""
     phase = Phases(name)
     print(f"[{name}] throughput...", flush=True)
-    # Act!, AroFlo and Xurrent get smaller tables so the whole run fits about 15 minutes (Xurrent is paced by
+    # Act! and Xurrent get smaller tables so the whole run fits about 15 minutes (Xurrent is paced by
     # its documented 20 requests per 2 s on both sides of the comparison).
     size = sizes["throughput"] if args.smoke else min(sizes["throughput"], kit.extra.get("bench_size", 10**9))
     r: dict[str, Any] = {"throughput": throughput(kit, size), "largest": kit.largest}

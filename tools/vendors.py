@@ -295,7 +295,6 @@ def _aroflo() -> Kit:
             "secrets": lambda config, sim: [config["secret_key"], config["pencoded"]],
             "wrong_credentials": {"secret_key": "wrong-aroflo-secret-42"},
             "port": 8102,
-            "bench_size": 3_000,
             "make_large": lambda size: AroFloSim(users=10, suppliers=10, payments=size, per_second=1000,
                                                  per_minute=100_000, daily=10**7),
             "incremental_note": "aroflo: the lastupdate change feed lists ids only, and suppliers and payments have no "
