@@ -32,6 +32,9 @@ class Kit:
     truth: Callable[[Any], dict[str, dict[Any, dict[str, Any]]]]  # table -> key -> row
     edit: Callable[[Any, random.Random, int], None]  # edit n records spread over the tables
     insert: Callable[[Any, random.Random, int], None]
+    # delete n records spread over the tables (with cascading children where the API cascades): the simulator's
+    # delete_random(rng, n), which removes them from every listing and from the truth
+    delete: Callable[[Any, random.Random, int], Any] = lambda sim, rng, n: sim.delete_random(rng, n)
     largest: str = ""  # the table the memory benchmark grows
     extra: dict[str, Any] = field(default_factory=dict)
 

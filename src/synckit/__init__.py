@@ -8,6 +8,7 @@ from requests.auth import AuthBase, HTTPBasicAuth
 from .auth import ApiKeyHeader, BearerToken, RefreshingToken
 from .budget import RateLimiter
 from .config import Field, parse
+from .deletes import DeleteFeed, DeletePolicy, DeleteSafetyError, Reconcile, Snapshot
 from .errors import (
     ApiError,
     AuthError,
@@ -24,10 +25,14 @@ from .paging import LinkHeader, Offset, Page, PageNumber, close, parallel_page_n
 from .policy import Backoff
 from .sink import FivetranSink, MemorySink
 from .sync import sync_table, sync_tables
-from .table import Table, Window
+from .keyset import KeySet
+from .records import typed
+from .table import READS, Child, Table, Window, schema_of
 
 __all__ = [
     "AuthBase", "HTTPBasicAuth", "PreparedRequest", "Response",
+    "READS", "Child", "DeleteFeed", "DeletePolicy", "DeleteSafetyError", "KeySet", "Reconcile", "Snapshot",
+    "schema_of", "typed",
     "ApiError", "ApiKeyHeader", "AuthError", "Backoff", "BearerToken", "BudgetExhausted", "ConfigError",
     "Field", "FivetranSink", "Http", "LinkHeader", "MemorySink", "Offset", "OriginError", "Page", "PageNumber",
     "PagingError", "RateLimiter", "RefreshingToken", "ResponseError", "RetriesExhausted", "SyncError",

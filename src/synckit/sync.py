@@ -23,11 +23,14 @@ from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from . import deletes as dl
 from . import log
+from .children import ChildIndex, child_rows, strip
 from .errors import AuthError, BudgetExhausted, ResponseError, SyncError
+from .keyset import KeySet, key_value
 from .records import is_canonical, parse_iso, to_utc_iso
 from .sink import Sink
-from .table import Table, Window
+from .table import Child, Table, Window
 
 PROGRESS_EVERY_SECONDS = 10.0
 
@@ -42,6 +45,7 @@ class TableResult:
     retries: int = 0
     waited: float = 0.0
     cursor: str | None = None
+    deleted: int = 0
     status: str = "ok"  # ok | failed | paused
     error: str | None = None
 
@@ -125,20 +129,11 @@ def sync_table(
     start: datetime | None = None,
     clock: Callable[[], datetime] | None = None,
     stats: Any = None,
+    policy: dl.DeletePolicy | None = None,
 ) -> TableResult:
     """Sync one table; raises on any failure after checkpointing what was delivered."""
     began = time.monotonic()
-    base = stats.as_dict() if stats is not None else None
-
-    def traffic(result: TableResult) -> str:
-        if base is None:
-            return ""
-        now_stats = stats.as_dict()
-        result.requests = int(now_stats["requests"] - base["requests"])
-        result.retries = int(now_stats["retries"] - base["retries"])
-        result.waited = now_stats["wait_seconds"] - base["wait_seconds"]
-        return (f", {result.requests} requests, {result.retries} retries, "
-                f"{int(now_stats['rate_limited'] - base['rate_limited'])} 429s, {result.waited:.1f}s waiting")
+    traffic = Traffic(stats)
 
     entry = table_state(state, table.name)
     local_now = (clock or _utcnow)()
@@ -155,6 +150,12 @@ def sync_table(
     since = parse_iso(run["since"]) if run["since"] else None
     last_report = began
     first = not resumed
+    known = KeySet.load(entry.get("keys")) if dl.tracks_keys(table) else None
+    snapshot = next((m for m in table.deletes if isinstance(m, dl.Snapshot)), None)
+    if snapshot is not None and table.read != "full":
+        raise SyncError(f"table {table.name}: snapshot deletes need a full re-read, not {table.read!r}")
+    seen = KeySet.load(run.get("seen")) if snapshot is not None else None
+    children = ChildIndex(table, entry) if table.children else None
     for page in table.fetch(Window(since, run["resume"])):
         if first:
             # Cap the signpost by the server's own clock so clock skew cannot move it past real edits.
@@ -163,41 +164,86 @@ def sync_table(
                 run["signpost"] = to_utc_iso(min(parse_iso(run["signpost"]), server - timedelta(seconds=1)))
             first = False
         for position, record in enumerate(page.records):
-            row = _shape(table, record, result.pages, position)
+            row, kids = _shape(table, record, result.pages, position)
             sink.upsert(table.name, row)
+            if children is not None:
+                children.replace(sink, row, kids)
+            if known is not None:
+                key = key_value(row, table.primary_key)
+                known.add(key)
+                if seen is not None:
+                    seen.add(key)
             if table.cursor is not None:
                 observe(run, row.get(table.cursor))
         result.rows += len(page.records)
         result.pages += 1
         run["resume"] = page.next
+        if known is not None:
+            entry["keys"] = known.dump()
+        if seen is not None:
+            run["seen"] = seen.dump()
         sink.checkpoint(state)
         if time.monotonic() - last_report >= PROGRESS_EVERY_SECONDS:
             last_report = time.monotonic()
             log.info(f"[{table.name}] progress: {result.rows} rows in {result.pages} pages{traffic(result)}")
+    unsafe: SyncError | None = None
+    if seen is not None and known is not None:
+        run.pop("seen", None)
+        try:
+            gone = dl.snapshot_gone(table, known, seen, policy or dl.DeletePolicy())
+            result.deleted = dl.apply(table, entry, sink, gone, known)
+        except dl.DeleteSafetyError as exc:
+            unsafe = exc
     finish_run(entry)
     sink.checkpoint(state)
+    if unsafe is not None:
+        raise unsafe
     result.cursor = entry.get("cursor")
     result.seconds = time.monotonic() - began
     log.info(
         f"[{table.name}] done: {result.rows} rows in {result.pages} pages, {result.seconds:.1f}s"
-        f"{traffic(result)}, cursor now {result.cursor}"
+        f"{traffic(result)}, cursor now {result.cursor}" + (f", {result.deleted} deleted" if result.deleted else "")
     )
     return result
 
 
-def _shape(table: Table, record: Any, page: int, position: int) -> dict[str, Any]:
+class Traffic:
+    """Requests, retries and waits since it was made, from the Http stats (none without stats)."""
+
+    def __init__(self, stats: Any) -> None:
+        self.stats = stats
+        self.base = stats.as_dict() if stats is not None else None
+
+    def __call__(self, result: TableResult | None = None) -> str:
+        if self.base is None:
+            return ""
+        now = self.stats.as_dict()
+        requests = int(now["requests"] - self.base["requests"])
+        retries = int(now["retries"] - self.base["retries"])
+        waited = now["wait_seconds"] - self.base["wait_seconds"]
+        if result is not None:
+            result.requests, result.retries, result.waited = requests, retries, waited
+        return (f", {requests} requests, {retries} retries, "
+                f"{int(now['rate_limited'] - self.base['rate_limited'])} 429s, {waited:.1f}s waiting")
+
+
+def _shape(table: Table, record: Any, page: int, position: int) -> tuple[dict[str, Any], list[tuple[Child, list]]]:
     where = f"table '{table.name}', page {page + 1}, record {position + 1}: "
     if not isinstance(record, dict):
         raise ResponseError(f"{where}expected an object, got {type(record).__name__}")
     try:
-        row = table.row(record)
+        row = table.row(strip(table, record))
     except (ValueError, TypeError, KeyError) as exc:
         raise ResponseError(f"{where}{exc}") from None
     missing = [k for k in table.primary_key if row.get(k) in (None, "")]
     if missing:
         raise ResponseError(f"{where}primary key {', '.join(missing)} is missing; the sync stops before "
                             "its cursor moves")
-    return row
+    try:
+        kids = [(child, child_rows(table, child, record, row)) for child in table.children]
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ResponseError(f"{where}{exc}") from None
+    return row, kids
 
 
 def sync_tables(
@@ -208,20 +254,26 @@ def sync_tables(
     start: datetime | None = None,
     stats: Any = None,
     clock: Callable[[], datetime] | None = None,
+    policy: dl.DeletePolicy | None = None,
 ) -> SyncResult:
-    """Sync every table. A failing table does not stop the others (their progress is checkpointed);
-    the sync then fails naming each failed table. A spent request budget ends the sync cleanly."""
+    """Sync every table, then run their delete checks. A failing table does not stop the others (their
+    progress is checkpointed); the sync then fails naming each failed table. A spent request budget ends
+    the sync cleanly."""
     result = SyncResult()
     tables = list(tables)
+    policy = policy or dl.DeletePolicy()
+    paused = False
     for index, table in enumerate(tables):
         try:
-            result.tables.append(sync_table(table, state, sink, start=start, clock=clock, stats=stats))
+            result.tables.append(sync_table(table, state, sink, start=start, clock=clock, stats=stats,
+                                            policy=policy))
         except BudgetExhausted as exc:
             sink.checkpoint(state)
             paused = [t.name for t in tables[index:]]
             log.warning(f"[{table.name}] {exc}. Stopping cleanly; the next sync resumes "
                         f"{', '.join(paused)} from the last checkpoint.")
             result.tables.extend(TableResult(name, status="paused", error=str(exc)) for name in paused)
+            paused = True
             break
         except AuthError:
             # Refused credentials refuse every table; each further attempt would only spend request budget.
@@ -230,6 +282,8 @@ def sync_tables(
         except SyncError as exc:
             log.severe(f"[{table.name}] failed: {exc}")
             result.tables.append(TableResult(table.name, status="failed", error=str(exc)))
+    if not paused:
+        _delete_checks(tables, state, sink, policy, stats, result)
     _summary(result, stats)
     if result.failed:
         names = ", ".join(f"{t.table} ({t.error})" for t in result.failed)
@@ -238,9 +292,64 @@ def sync_tables(
     return result
 
 
+def _delete_checks(tables: list[Table], state: dict[str, Any], sink: Sink, policy: dl.DeletePolicy, stats: Any,
+                   result: SyncResult) -> None:
+    """Delete feeds and reconciliations after every table's upserts, in declaration order. A table whose
+    deletes cascade into another forces that table's check in the same sync (run again if it already ran)."""
+    by_name = {t.name: t for t in tables}
+    results = {r.table: r for r in result.tables}
+    forced: set[str] = set()
+
+    def cascade(table: Table) -> list[str]:
+        return [c for m in table.deletes for c in m.cascade if c in by_name]
+
+    for table in tables:  # a snapshot that deleted forces the check of the tables it cascades into
+        if results.get(table.name) and results[table.name].deleted:
+            forced.update(cascade(table))
+    queue = [t.name for t in tables if any(not isinstance(m, dl.Snapshot) for m in t.deletes)]
+    queue += [name for name in sorted(forced) if name not in queue]
+    ran: set[str] = set()
+    i = 0
+    while i < len(queue):
+        name = queue[i]
+        i += 1
+        table = by_name[name]
+        row = results.get(name)
+        if row is None or row.status != "ok" or (name in ran and name not in forced):
+            continue
+        checks = [m for m in table.deletes if not isinstance(m, dl.Snapshot)]
+        if not checks:
+            continue
+        was_forced = name in forced
+        forced.discard(name)
+        ran.add(name)
+        entry = table_state(state, name)
+        traffic = Traffic(stats)
+        try:
+            n = dl.run_checks(table, entry, state, sink, policy, forced=was_forced,
+                              shape=lambda r, t=table: _shape(t, r, 0, 0)[0], traffic=traffic)
+        except BudgetExhausted as exc:
+            sink.checkpoint(state)
+            log.warning(f"[{name}] {exc}. The delete checks resume next sync.")
+            return
+        except AuthError:
+            sink.checkpoint(state)
+            raise
+        except SyncError as exc:
+            log.severe(f"[{name}] delete check failed, nothing deleted: {exc}")
+            row.status, row.error = "failed", f"delete check: {exc}"
+            continue
+        row.deleted += n
+        if n:
+            for target in cascade(table):
+                forced.add(target)
+                queue.append(target)
+
+
 def _summary(result: SyncResult, stats: Any) -> None:
     lines = [f"  {t.table:<20} {t.status:<7} rows={t.rows:<8} pages={t.pages:<6} requests={t.requests:<6} "
-             f"retries={t.retries:<4} waited={t.waited:.1f}s {t.seconds:.1f}s" for t in result.tables]
+             f"retries={t.retries:<4} waited={t.waited:.1f}s {t.seconds:.1f}s"
+             + (f" deleted={t.deleted}" if t.deleted else "") for t in result.tables]
     extra = ""
     if stats is not None:
         s = stats.as_dict()
