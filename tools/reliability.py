@@ -8,7 +8,8 @@ Scenarios: first sync; edits and inserts between syncs; edits during a sync then
 records sharing one cursor value than fit on a page; 10% transient faults (429 with Retry-After,
 5xx, dropped connections, slow and malformed responses); token expiry mid-sync; one table failing
 for a whole sync then recovering; rate limits enforced by the simulator; kill -9 at random points
-with resume.
+with resume; records deleted at the source (some taking children with them) between syncs, found by the
+next sync's delete checks.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ SCENARIOS = [
     "table failing then recovering",
     "rate limits enforced",
     "kill -9 and resume",
+    "deletes",
 ]
 
 
@@ -50,6 +52,7 @@ class Cell:
     missing: int = 0
     stale: int = 0
     duplicates: int = 0
+    undeleted: int = 0  # rows the warehouse holds live that the source no longer has
     r429: int = 0
     requests: int = 0
     ok: bool = False
@@ -59,20 +62,21 @@ class Cell:
 
 def _measure(kit: Kit, sim: Any, conn: ConnectorDir, cell: Cell) -> Cell:
     truth = kit.truth(sim)
-    cell.expected = cell.delivered = cell.missing = cell.stale = cell.duplicates = 0
+    cell.expected = cell.delivered = cell.missing = cell.stale = cell.duplicates = cell.undeleted = 0
     for table, rows in truth.items():
         result = compare(conn.rows(table), rows, kit.keys[table], kit.fields[table])
         cell.expected += result.expected
         cell.delivered += result.delivered
         cell.missing += len(result.missing)
         cell.stale += len(result.stale)
-        cell.duplicates += len(result.duplicates) + len(result.unexpected)
+        cell.duplicates += len(result.duplicates)
+        cell.undeleted += len(result.unexpected)
     cell.r429 = sim.statuses().get(429, 0)
     if cell.scenario == "rate limits enforced" and kit.extra["budget"].get("headers") and cell.r429:
         cell.ok = False
         cell.note = (cell.note + " 429s received although the API sends rate-limit headers").strip()
     cell.requests = sim.count
-    cell.ok = cell.ok and not (cell.missing or cell.stale or cell.duplicates)
+    cell.ok = cell.ok and not (cell.missing or cell.stale or cell.duplicates or cell.undeleted)
     return cell
 
 
@@ -142,6 +146,15 @@ def scenario(kit: Kit, name: str, size: int, kills: int, workdir: Path, seed: in
             cell.note = f"{killed} of {kills} runs killed mid-sync"
             cell.ok = _run(conn, config, cell) and _run(conn, config, cell)
             return _measure(kit, sim, conn, cell)
+        if name == "deletes":
+            # Every delete check runs each sync here; a share under max_delete_percent is removed.
+            config["deletes_check_hours"] = "0"
+            cell.ok = _run(conn, config, cell)
+            gone = kit.delete(sim, rng, max(2, size // 10))
+            kit.edit(sim, rng, 3)
+            cell.ok = cell.ok and _run(conn, config, cell)
+            cell.note = f"{len(gone) if gone is not None else '?'} records deleted at the source between syncs"
+            return _measure(kit, sim, conn, cell)
         cell.ok = _run(conn, config, cell)
         if name == "edits between syncs":
             kit.edit(sim, rng, max(3, size // 20))
@@ -196,13 +209,14 @@ def report(cells: list[Cell], size: int, kills: int) -> str:
         "`fivetran debug` against its simulator and compares `files/warehouse.db` with the simulator's truth,",
         f"summed over the connector's tables. Records per table: {size}; kill -9 rounds: {kills}.",
         "",
-        "| connector | scenario | result | expected | delivered | missing | stale | duplicate keys | 429s received"
-        " | requests sent | notes |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| connector | scenario | result | expected | delivered | missing | stale | duplicate keys | not deleted"
+        " | 429s received | requests sent | notes |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for c in cells:
         lines.append(f"| {c.connector} | {c.scenario} | {'pass' if c.ok else '**FAIL**'} | {c.expected} | "
-                     f"{c.delivered} | {c.missing} | {c.stale} | {c.duplicates} | {c.r429} | {c.requests} | "
+                     f"{c.delivered} | {c.missing} | {c.stale} | {c.duplicates} | {c.undeleted} | {c.r429} | "
+                     f"{c.requests} | "
                      f"{c.note.replace('|', '/')} |")
     passed = sum(c.ok for c in cells)
     lines += ["", f"{passed} of {len(cells)} cells pass."]
@@ -220,7 +234,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def show(c: Cell) -> None:
         print(f"{'pass' if c.ok else 'FAIL'}  {c.connector:<8} {c.scenario:<30} expected={c.expected} "
-              f"delivered={c.delivered} missing={c.missing} stale={c.stale} dup={c.duplicates} 429s={c.r429} "
+              f"delivered={c.delivered} missing={c.missing} stale={c.stale} dup={c.duplicates} "
+              f"undeleted={c.undeleted} 429s={c.r429} "
               f"requests={c.requests} {c.note} [{c.seconds:.0f}s]", flush=True)
 
     cells = matrix(args.only, args.size, args.kills, args.scenarios, show)
