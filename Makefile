@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench package reliability clean
+.PHONY: demo test lint bench package reliability docs clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -27,6 +27,9 @@ package: $(STAMP)
 
 clean:
 	rm -rf $(VENV) dist connectors/*/files
+
+docs: $(STAMP)
+	$(BIN)/python -m tools.docs
 
 reliability: $(STAMP)
 	DO_NOT_TRACK=1 PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m tools.reliability
