@@ -19,5 +19,6 @@ def test_measure_runs_the_connector_and_counts_requests(monkeypatch):
     assert result["rows"] == 250 and result["rows_per_second"] > 0
     assert result["token_requests"] == 1 and result["rate_limited"] == 0
     # The five empty tables: one short first page each. Companies: pages 0..5 of 50 rows overlapping by one
-    # (250 rows need 6) and one /count after the full first page.
+    # (250 rows need 6) and one /count after the full first page. A first sync sends no delete check: it has
+    # just read every id it holds.
     assert result["requests"] == 6 + 6

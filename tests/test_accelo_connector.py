@@ -65,22 +65,23 @@ class Warehouse:
     def __init__(self) -> None:
         self.tables: dict[str, dict[int, dict]] = {}
         self.state: dict[str, Any] = {}
+        self.committed: dict[str, dict[tuple, dict]] = {}  # the sinks' own form, carried from run to run
 
     def sync(self, configuration: dict[str, str], crash_after: int | None = None) -> MemorySink:
         sink = MemorySink(primary_keys={t: ("id",) for t in RESOURCES}, crash_after=crash_after, keep_ops=False)
         sink.state = self.state
+        sink.tables = self.committed  # each checkpoint applies its upserts and deletes to the rows so far
         try:
             acc.run(configuration, self.state, sink)
         finally:
-            for table, rows in sink.tables.items():
-                for (key,), row in rows.items():
-                    self.tables.setdefault(table, {})[key] = row
+            self.committed = sink.tables
+            self.tables = {t: {key: row for (key,), row in rows.items()} for t, rows in sink.tables.items()}
             self.state = sink.state  # only what a checkpoint committed survives
         return sink
 
-    def problems(self, sim: AcceloSim, *, allow_extra: bool = False) -> dict[str, str]:
+    def problems(self, sim: AcceloSim, *, allow_extra: bool = False, tables=RESOURCES) -> dict[str, str]:
         out = {}
-        for table in RESOURCES:
+        for table in tables:
             want, got = truth(sim, table), self.tables.get(table, {})
             missing = [k for k in want if k not in got]
             stale = [k for k in want if k in got and got[k] != want[k]]
@@ -147,7 +148,10 @@ def test_request_parameters_name_the_cursor_and_filter_inclusively():
     since = datetime(2024, 1, 1, tzinfo=timezone.utc)
     companies = acc.Reader(None, "companies", page_size=100, workers=5).params(since)
     assert companies["_filters"] == f"date_modified_after({int(since.timestamp()) - 1})"
-    assert "date_modified" in companies["_fields"].split(",") and "_order_by" not in companies
+    # Every readable field (the cursor with them); staff also names the two fields `_ALL` leaves out.
+    assert companies["_fields"] == "_ALL" and "_order_by" not in companies
+    staff = acc.Reader(None, "staff", page_size=100, workers=5).params(None)
+    assert staff["_fields"].split(",") == ["_ALL", "staff_rate", "staff_cost_rate"]
     payments = acc.Reader(None, "payments", page_size=100, workers=5).params(since)
     assert payments["_filters"].startswith("date_created_after(")
     assert "_filters" not in acc.Reader(None, "staff", page_size=100, workers=5).params(since)
@@ -282,8 +286,9 @@ def test_rows_deleted_while_paging_do_not_hide_others():
                                                     for _ in range(5)])
         house = Warehouse()
         house.sync(cfg)
-        house.sync(cfg)
-        assert not house.problems(sim, allow_extra=True)  # deletes are not detected (no feed); nothing missing
+        assert not house.problems(sim, allow_extra=True)  # nothing missing
+        house.sync({**cfg, "deletes_check_hours": "0"})
+        assert not house.problems(sim)  # and the delete check removed every deleted row
 
 
 def test_table_growing_past_its_count_is_read_to_the_end():

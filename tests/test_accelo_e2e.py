@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import threading
 
+import duckdb
 import pytest
 
 from simulators.accelo import RESOURCES, AcceloSim
@@ -28,6 +29,16 @@ def check(conn: ConnectorDir, sim: AcceloSim, tables=RESOURCES) -> None:
         assert result.ok, f"{table}: {result}"
 
 
+def deleted_flags(conn: ConnectorDir) -> dict[tuple[str, int], bool]:
+    """(table, id) -> _fivetran_deleted, for every row the warehouse holds, read from it directly."""
+    con = duckdb.connect(str(conn.warehouse), read_only=True)
+    try:
+        return {(table, key): bool(flag) for table in RESOURCES
+                for key, flag in con.sql(f'select id, _fivetran_deleted from tester."{table}"').fetchall()}
+    finally:
+        con.close()
+
+
 def test_first_sync_edits_between_and_during(tmp_path):
     sim = AcceloSim(SIZES, tie=20)  # 20 records share each date: ties cross every page boundary
     with Server(sim) as server:
@@ -42,8 +53,16 @@ def test_first_sync_edits_between_and_during(tmp_path):
             if table != "payments":
                 sim.edit_random(table, 10, rng)
             sim.insert(table)
-        run = conn.debug(config(server))
+        # Permanent deletes between syncs, some companies taking their jobs, invoices, sales and payments with
+        # them; the next sync's checks (due every sync here) must flag exactly those rows.
+        gone = set(sim.delete_random(rng, 12))
+        assert {t for t, _ in gone} == set(RESOURCES) and len(gone) > 12, gone  # cascades happened
+        run = conn.debug(config(server, deletes_check_hours="0"))
         assert run.returncode == 0, run.output[-3000:]
+        flags = deleted_flags(conn)
+        assert gone <= set(flags), "a deleted record had never reached the warehouse"
+        assert {k for k, deleted in flags.items() if deleted} == gone
+        assert "delete check (scheduled)" in run.output
         check(conn, sim)
 
         # Edits and inserts while the sync runs (old rows edited into the window shift later pages). An

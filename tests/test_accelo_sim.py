@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from werkzeug.test import Client
 
-from simulators.accelo import LOCKOUT_FAILURES, AcceloSim, split_top
+from simulators.accelo import LOCKOUT_FAILURES, RESOURCES, AcceloSim, split_top
 
 CID, SECRET = "demo@planet-express.accelo.com", "demo-secret"
 
@@ -232,3 +232,80 @@ def test_processes_sharing_a_deployment_accept_one_shared_token():
     assert issued == "shared-123"
     ok = Client(second).get("/api/v0/companies", headers={"Authorization": f"Bearer {issued}"})
     assert ok.status_code == 200 and len(ok.json["response"]) == 5
+
+
+# Deletes, id ranges and fields `_ALL` leaves out ----------------------------------------------------------
+
+def test_id_ranges_on_every_resource_in_lists_and_counts(api):
+    for resource in ("companies", "payments", "staff"):
+        rows = api(f"/api/v0/{resource}", _fields="id", _limit="100",
+                   _filters="id_greater_than(3),id_less_than_or_equal(9)").json["response"]
+        assert [r["id"] for r in rows] == [str(i) for i in range(4, 10)]
+        count = api(f"/api/v0/{resource}/count", _filters="id_greater_than_or_equal(3),id_less_than(9)")
+        assert count.json["response"] == {"count": "6"}
+
+
+def test_a_bare_count_when_asked_for():
+    sim = AcceloSim({"companies": 7}, count_shape="bare")
+    client = Client(sim)
+    bearer = token(client)["access_token"]
+    r = client.get("/api/v0/companies/count", headers={"Authorization": f"Bearer {bearer}"})
+    assert r.json["response"] == "7"
+
+
+def test_all_leaves_out_the_staff_rates_unless_they_are_named(api):
+    everything = api("/api/v0/staff", _fields="_ALL").json["response"][0]
+    assert "timezone" in everything and "staff_rate" not in everything and "staff_cost_rate" not in everything
+    named = api("/api/v0/staff", _fields="_ALL,staff_rate,staff_cost_rate").json["response"][0]
+    assert {"timezone", "staff_rate", "staff_cost_rate"} <= set(named)
+    assert "staff_rate" in AcceloSim({"staff": 1}).truth("staff")[1]
+
+
+def test_a_deleted_company_takes_its_jobs_invoices_sales_and_their_payments():
+    sim = AcceloSim({"companies": 20, "jobs": 60, "invoices": 60, "prospects": 60, "payments": 90})
+    client = Client(sim)
+    bearer = token(client)["access_token"]
+
+    def get(path: str, **params):
+        return client.get(path, query_string=params, headers={"Authorization": f"Bearer {bearer}"}).json
+
+    company = 4
+    jobs = [k for k, r in sim.truth("jobs").items() if r["company"] == str(company + 1)]
+    invoices = [k for k, r in sim.truth("invoices").items() if r["against_id"] == str(company + 1)]
+    payments = [k for k, r in sim.truth("payments").items() if int(r["against_id"]) in invoices]
+    assert jobs and invoices and payments
+    gone = sim.delete("companies", company)
+    assert ("companies", company + 1) in gone and {("jobs", k) for k in jobs} <= set(gone)
+    assert {("invoices", k) for k in invoices} | {("payments", k) for k in payments} <= set(gone)
+    assert any(t == "prospects" for t, _ in gone)
+    assert sim.delete("companies", company) == []  # already gone
+    for resource in RESOURCES:
+        dead = {k for t, k in gone if t == resource}
+        listed = {int(r["id"]) for r in get(f"/api/v0/{resource}", _fields="id", _limit="100")["response"]}
+        assert not dead & listed and not dead & set(sim.truth(resource))
+        assert int(get(f"/api/v0/{resource}/count")["response"]["count"]) == len(sim.truth(resource))
+        for key in dead:
+            assert get(f"/api/v0/{resource}/{key}")["meta"]["status"] == "invalid_request"
+    # Every live job, invoice and payment still points at a live parent.
+    assert all(int(r["company"]) in sim.truth("companies") for r in sim.truth("jobs").values())
+    assert all(int(r["against_id"]) in sim.truth("invoices") for r in sim.truth("payments").values())
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 10**6), st.integers(1, 12), st.integers(0, 130), st.integers(0, 130))
+def test_counts_and_id_listings_agree_with_the_truth_after_random_deletes(seed, n, a, b):
+    import random
+
+    sim = AcceloSim({"companies": 40, "jobs": 50, "invoices": 50, "prospects": 30, "payments": 60, "staff": 10})
+    for _ in range(seed % 3):
+        sim.insert("jobs")
+    gone = sim.delete_random(random.Random(seed), n)
+    assert len(gone) >= min(n, 1) and len(set(gone)) == len(gone)
+    lo, hi = min(a, b), max(a, b)
+    for resource in RESOURCES:
+        clauses = sim.parse_filters(resource, f"id_greater_than({lo}),id_less_than({hi})")
+        want = sorted(k for k in sim.truth(resource) if lo < k < hi)
+        assert sim.count_matching(resource, clauses) == len(want)
+        assert [int(r["id"]) for r in sim.select(resource, clauses, None)] == want
+        page = [int(r["id"]) for r in sim.select(resource, clauses, (2, 5))]
+        assert page == want[2:7]

@@ -113,10 +113,43 @@ def test_defaults_and_schema():
     cfg = act.settings({k: v for k, v in config(8080).items() if k not in ("batch_size", "rate_limit_pause")})
     assert cfg["batch_size"] == 200 and cfg["rate_limit_pause"] == 0.25
     tables = act.schema(config(8080))
-    assert [t["table"] for t in tables] == ["contacts", "companies", "opportunities", "activities",
-                                             "activity_types", "products"]
-    assert all(t["primary_key"] == ["id"] for t in tables)
+    assert [t["table"] for t in tables] == ["contacts", "contacts_custom_fields", "companies",
+                                             "companies_custom_fields", "opportunities", "opportunities_custom_fields",
+                                             "activities", "activity_types", "products"]
+    assert all(t["primary_key"] == (["parent_id", "field"] if t["table"].endswith("_custom_fields") else ["id"])
+               for t in tables)
     assert tables[-1]["columns"]["editDate"] == "UTC_DATETIME"
+    assert tables == act.schema_of(act.catalogue())  # schema() and the docs come from one declaration
+
+
+def test_catalogue_declares_refs_reads_docs_and_deletes_for_every_table():
+    tables = {t.name: t for t in act.catalogue()}
+    assert list(tables) == list(act.NAMES)
+    assert tables["contacts"].refs == {"companyID": "companies.id"}
+    assert tables["activities"].refs == {"activityTypeId": "activity_types.id"}
+    for name, t in tables.items():
+        assert t.doc and t.read == ("full" if name == "activity_types" else "cursor"), name
+        kinds = [type(m).__name__ for m in t.deletes]
+        assert kinds == (["Snapshot"] if name == "activity_types" else ["Reconcile"]), name
+        for ref in t.refs.values():
+            assert ref.split(".")[0] in tables, ref  # every foreign key points at a table of the catalogue
+    assert [c.table("contacts") for c in tables["contacts"].children] == ["contacts_custom_fields"]
+    assert tables["contacts"].children[0].mapping
+
+
+def test_tables_selection_unknown_names_and_the_schema_of_a_selection():
+    with pytest.raises(ConfigError) as info:
+        act.settings(config(8080, tables="contacts, leads"))
+    text = str(info.value)
+    assert "'tables'" in text and "'leads'" in text and all(n in text for n in act.NAMES)
+    cfg = act.settings(config(8080, tables="products,contacts"))
+    assert act.selection.chosen(cfg, act.NAMES) == ["contacts", "products"]
+    assert [t["table"] for t in act.schema(config(8080, tables="products,contacts"))] == [
+        "contacts", "contacts_custom_fields", "products"]
+    assert act.settings(config(8080))["deletes_check_hours"] == 24.0
+    for bad in ({"deletes_check_hours": "-1"}, {"max_delete_percent": "101"}, {"max_delete_percent": "half"}):
+        with pytest.raises(ConfigError, match=f"'{next(iter(bad))}'"):
+            act.settings(config(8080, **bad))
 
 
 # Tokens and requests -------------------------------------------------------------------------------------
@@ -168,9 +201,11 @@ def test_check_forward_rejects_pages_that_do_not_advance():
 def test_rows_flatten_convert_and_refuse_collisions_and_naive_times():
     shape = act.shaper(act.ENDPOINTS[0])
     row = shape({"id": "x", "edited": "2025-04-14T12:02:33+02:00", "businessAddress": {"city": "Phoenix"},
-                 "acl": ["a"], "customFields": {}, "businessAddress_latitude": None})
+                 "acl": ["a"], "customFields": {}, "businessAddress_latitude": None, "fieldAddedLater": {"a": 1}})
     assert row["edited"] == "2025-04-14T10:02:33Z" and row["businessAddress_city"] == "Phoenix"
     assert row["acl"] == '["a"]' and row["customFields"] is None
+    assert row["fieldAddedLater_a"] == 1  # an undeclared field lands too
+    assert shape({"id": "x", "businessAddress": {"latitude": "33.4"}})["businessAddress_latitude"] == 33.4
     with pytest.raises(ValueError, match="same column name"):
         shape({"id": "x", "address": {"street": "a"}, "address_street": "b"})
     with pytest.raises(ValueError, match="edited"):
@@ -255,9 +290,21 @@ def check_sink(sim: ActSim, sink: MemorySink) -> None:
             field = act.ENDPOINTS[[e.name for e in act.ENDPOINTS].index(name)].cursor
             for rid, record in sim.truth(name).items():
                 assert got[(rid,)][field] == act.act_time(record[field]), (name, rid)
+                assert "customFields" not in got[(rid,)] and "customFields_user6" not in got[(rid,)]
+    for name in ("contacts", "companies", "opportunities"):
+        got = {k: r["value"] for k, r in sink.tables.get(f"{name}_custom_fields", {}).items()}
+        assert got == custom_truth(sim, name), name
 
 
-PKS = {e.name: ("id",) for e in act.ENDPOINTS}
+PKS = {e.name: ("id",) for e in act.ENDPOINTS} | {
+    f"{e.name}_custom_fields": ("parent_id", "field") for e in act.ENDPOINTS if e.custom_fields}
+
+
+PARENTS = set(act.NAMES)
+
+
+def custom_truth(sim: ActSim, name: str) -> dict[tuple, object]:
+    return {(rid, k): v for rid, r in sim.truth(name).items() for k, v in (r.get("customFields") or {}).items()}
 
 
 def test_many_ties_edits_during_sync_and_deleted_task_types(sim_server):
@@ -271,14 +318,17 @@ def test_many_ties_edits_during_sync_and_deleted_task_types(sim_server):
     run_sync(server, state, sink)
     run_sync(server, state, sink)
     check_sink(sim, sink)
-    upserts = sink.upserts
+    def parent_upserts() -> int:  # child rows (custom fields) are upserted with each parent
+        return sum(1 for kind, table, _ in sink.ops if kind == "upsert" and table in PARENTS)
+
+    upserts = parent_upserts()
     sim.task_types.pop()  # a removed custom type is deleted by the next snapshot
     sim.task_types[0]["name"] = "Meeting (renamed)"
     sim.data["products"].insert()
     run_sync(server, state, sink)
     check_sink(sim, sink)
     assert sink.tables["activity_types"][(1,)]["name"] == "Meeting (renamed)"
-    assert sink.upserts - upserts < 60, "the incremental sync re-read whole tables"
+    assert parent_upserts() - upserts < 60, "the incremental sync re-read whole tables"
     assert all("run" not in entry for entry in state["tables"].values())
 
 
@@ -363,18 +413,22 @@ def test_a_server_cap_below_batch_size_loses_nothing():
     # The connector asks for 500; the server sends 250: pages of 250 are not taken for the end.
     sim = ActSim(1200, 2, 2, 2, 2, tie=5, top_cap=250)
     with Server(sim) as server:
-        sink = MemorySink(primary_keys=PKS)
-        run_sync(server, {}, sink, batch_size="500")
+        sink, state = MemorySink(primary_keys=PKS), {}
+        run_sync(server, state, sink, batch_size="500")
         check_sink(sim, sink)
-    contacts = [r for r in sim.log if r.path.endswith("/api/contacts")]
-    assert len(contacts) == 5 + 1  # 1,200 rows in pages of 250, then the empty page that proves the end
+        contacts = [r for r in sim.log if r.path.endswith("/api/contacts") and "select" not in r.query]
+        assert len(contacts) == 5 + 1  # 1,200 rows in pages of 250, then the empty page that proves the end
+        before = len(sim.log)
+        run_sync(server, state, sink, batch_size="500", deletes_check_hours="0")  # a first sync sends no sweep
+    sweep = [r for r in sim.log[before:] if r.path.endswith("/api/contacts") and "select" in r.query]
+    assert len(sweep) == 5 + 1  # the delete sweep asks for 5000 ids; the cap serves 250, and nothing is lost
 
 
 def test_a_short_page_ends_the_traversal_without_an_empty_page():
     sim = ActSim(20, 2, 2, 2, 2, tie=5)
     with Server(sim) as server:
         run_sync(server, {}, MemorySink(primary_keys=PKS))  # batch_size 7: pages of 7, 7 and 6
-    assert len([r for r in sim.log if r.path.endswith("/api/contacts")]) == 3
+    assert len([r for r in sim.log if r.path.endswith("/api/contacts") and "select" not in r.query]) == 3
 
 
 def test_cloud_rate_limit_headers_feed_the_limiter():

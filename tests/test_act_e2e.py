@@ -1,4 +1,5 @@
-"""End to end: `fivetran debug` of connectors/act against the Act! simulator, every table against the truth."""
+"""End to end: `fivetran debug` of connectors/act against the Act! simulator, every table against the truth,
+deletes (with their custom-field child rows) read from the warehouse's `_fivetran_deleted` flags."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import base64
 import random
 import threading
 
+import duckdb
 import pytest
 
 from simulators.act import ActSim
@@ -46,33 +48,78 @@ def check_all(conn: ConnectorDir, sim: ActSim) -> None:
         assert result.ok, f"{table}: {result}"
 
 
+CUSTOM = ("contacts", "companies", "opportunities")  # the tables whose customFields land as a child table
+
+
+def custom_truth(sim: ActSim, table: str) -> dict[tuple, object]:
+    return {(rid, k): v for rid, r in sim.truth(table).items() for k, v in (r.get("customFields") or {}).items()}
+
+
+def flags(conn: ConnectorDir, table: str) -> dict[tuple, bool]:
+    """Primary key -> _fivetran_deleted of every row of tester.<table>, read from the warehouse itself."""
+    key = "parent_id, field" if table.endswith("_custom_fields") else "id"
+    con = duckdb.connect(str(conn.warehouse), read_only=True)
+    try:
+        rows = con.sql(f"select {key}, _fivetran_deleted from tester.{table}").fetchall()
+    finally:
+        con.close()
+    return {tuple(r[:-1]): bool(r[-1]) for r in rows}
+
+
+def check_custom_fields(conn: ConnectorDir, sim: ActSim) -> None:
+    con = duckdb.connect(str(conn.warehouse), read_only=True)
+    try:
+        for table in CUSTOM:
+            rows = con.sql(f"select parent_id, field, value from tester.{table}_custom_fields "
+                           "where not _fivetran_deleted").fetchall()
+            expected = {k: None if v is None else str(v) for k, v in custom_truth(sim, table).items()}
+            assert {(p, f): v for p, f, v in rows} == expected, table
+    finally:
+        con.close()
+
+
 def config(server: Server, **extra: str) -> dict[str, str]:
     return {"protocol": "http", "hostname": "127.0.0.1", "port": str(server.port), "api_path": "/act.web.api",
             "username": "John Hollo", "password": PASSWORD, "database_name": "ACT2018Demo", "batch_size": "5",
             "rate_limit_pause": "0", **extra}
 
 
-def test_first_sync_edits_between_and_during_with_ties_wider_than_a_page(tmp_path):
+def test_first_sync_edits_deletes_between_and_edits_during_with_ties_wider_than_a_page(tmp_path):
     sim = ActSim(24, 5, 5, 5, 6, tie=8)  # 8 records share each edited value; pages hold 5
     rng = random.Random(5)
     with Server(sim) as server:
         conn = ConnectorDir("act", tmp_path)
-        run = conn.debug(config(server))
+        run = conn.debug(config(server, deletes_check_hours="0"))
         assert run.returncode == 0, run.output[-3000:]
         check_all(conn, sim)
+        check_custom_fields(conn, sim)
         assert all("run" not in entry for entry in conn.state()["tables"].values())
+        assert not any(any(flags(conn, t).values()) for t in [*FIELDS, *(f"{c}_custom_fields" for c in CUSTOM)])
 
-        # Edits and inserts between syncs, a renamed and a removed task type.
+        # Edits, inserts and deletes between syncs (the deleted contacts, companies and opportunities take
+        # their custom-field rows with them), a renamed and a removed task type.
         for name in sim.data:
             sim.data[name].edit_random(3, rng)
             sim.data[name].insert()
+        gone = sim.delete_random(rng, 8)
         sim.task_types[1]["name"] = "Phone call"
-        sim.task_types.pop()
+        removed_type = sim.task_types.pop()["id"]
         before = sim.count
-        run = conn.debug(config(server))
+        data_requests = len([r for r in sim.log if "select" not in r.query])
+        run = conn.debug(config(server, deletes_check_hours="0"))
         assert run.returncode == 0, run.output[-3000:]
         check_all(conn, sim)
-        assert sim.count - before <= 20, "the incremental sync re-read whole tables"
+        check_custom_fields(conn, sim)
+        deleted = {t: {rid for t2, rid in gone if t2 == t} for t in FIELDS}
+        deleted["activity_types"] = {removed_type}
+        for table in FIELDS:  # every deleted row flagged, and nothing else
+            assert {k[0] for k, d in flags(conn, table).items() if d} == deleted[table], table
+        for table in CUSTOM:
+            got = {k for k, d in flags(conn, f"{table}_custom_fields").items() if d}
+            assert got and got == {k for k in flags(conn, f"{table}_custom_fields") if k[0] in deleted[table]}, table
+        sweeps = sim.count - before - (len([r for r in sim.log if "select" not in r.query]) - data_requests)
+        assert sweeps == 5, "one id-sweep request per table with a delete check"
+        assert sim.count - before - sweeps <= 20, "the incremental sync re-read whole tables"
 
         # Edits and inserts while the sync runs, then one more sync.
         count = sim.count
@@ -81,6 +128,9 @@ def test_first_sync_edits_between_and_during_with_ties_wider_than_a_page(tmp_pat
         assert conn.debug(config(server)).returncode == 0
         assert conn.debug(config(server)).returncode == 0
         check_all(conn, sim)
+        check_custom_fields(conn, sim)
+        for table in FIELDS:  # the deleted rows stay deleted; the later syncs flagged nothing else
+            assert {k[0] for k, d in flags(conn, table).items() if d} == deleted[table], table
 
 
 def test_envelope_token_expiry_and_no_secret_in_verbose_output(tmp_path):

@@ -89,7 +89,7 @@ datasets = st.fixed_dictionaries({
 
 queries = st.fixed_dictionaries({
     "shape": st.sampled_from(["none", "since", "keyset", "keyset", "since+keyset", "since+keyset", "keyset+since", "gt",
-                              "probe", "id"]),
+                              "probe", "id", "sweep", "sweep"]),
     "key": st.integers(0, 60),  # a record's key, or a synthetic one
     "synthetic": st.sampled_from(["record", "record", "time+random id", "between groups"]),
     "since": st.integers(0, 60),
@@ -150,6 +150,8 @@ def params_for(sim: ActSim, entity: str, q: dict[str, Any]) -> tuple[dict[str, s
     where: str | None
     if shape in ("probe", "id"):
         where = None
+    elif shape == "sweep":  # the delete sweep: id gt the key's id, as the connector writes the literal
+        where = f"id gt {act.id_literal(rid, guid_ids != wrong)}" if q["key"] % 5 else None
     elif shape == "gt":
         where = f"{cursor} gt {literal(since, q['literal'])}"
     else:
@@ -163,7 +165,7 @@ def params_for(sim: ActSim, entity: str, q: dict[str, Any]) -> tuple[dict[str, s
     if where:
         params["$filter"] = where
     order = q["order"].format(c=cursor)
-    if shape == "id":
+    if shape in ("id", "sweep"):
         params["$orderby"] = "id"
     elif shape != "probe":
         params["$orderby"] = order
@@ -175,7 +177,7 @@ def params_for(sim: ActSim, entity: str, q: dict[str, Any]) -> tuple[dict[str, s
         params["$skip"] = str(q["skip"])
     if q["select"]:
         params["$select"] = q["select"].format(c=cursor)
-    covered = shape in ("probe", "id") or order in (f"{cursor},id", cursor, f"{cursor} asc,id asc")
+    covered = shape in ("probe", "id", "sweep") or order in (f"{cursor},id", cursor, f"{cursor} asc,id asc")
     return params, covered
 
 
@@ -214,7 +216,7 @@ def test_full_keyset_traversal_with_edits_between_pages_matches_page_by_page():
         assert seen >= 30
 
 
-def test_id_order_beyond_the_kept_prefix_falls_back_and_deleted_smallest_ids_are_skipped():
+def test_id_order_beyond_the_kept_prefix_uses_the_full_order_and_deleted_smallest_ids_are_skipped():
     n = ID_PREFIX + 200
     sim = ActSim(n, 1, 1, 1, 1)
     both = Both(sim)
@@ -224,7 +226,11 @@ def test_id_order_beyond_the_kept_prefix_falls_back_and_deleted_smallest_ids_are
         data.delete(i)
     data.insert()
     for params, expect_hit in (({"$top": "1"}, True), ({"$orderby": "id", "$top": "5", "$skip": "2"}, True),
-                               ({"$orderby": "id", "$top": str(ID_PREFIX), "$skip": "5"}, False)):
+                               ({"$orderby": "id", "$top": str(ID_PREFIX), "$skip": "5"}, True),
+                               ({"$orderby": "id", "$top": "5000", "$select": "id"}, True),
+                               ({"$orderby": "id", "$filter": f"id gt {sim.record_id('contacts', 7)}",
+                                 "$top": "300", "$skip": "1", "$select": "id"}, True),
+                               ({"$orderby": "id", "$filter": "id ge 00000000-0000-4000-8000-000000000000"}, False)):
         response, hit = both.same("/api/contacts", params)
         assert hit == expect_hit, params
     assert both.same("/api/contacts", {"$top": "1"})[0].get_json()[0]["id"] == sim.record_id("contacts",

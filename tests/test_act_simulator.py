@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import random
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -366,3 +367,29 @@ def test_edits_and_inserts_move_records_to_the_end(sim, tok):
     rows = get(c, "/api/products", tok, **{"$orderby": "editDate,id"}).get_json()
     assert {rows[-1]["id"], rows[-2]["id"]} == {sim.record_id("products", 0), sim.record_id("products", new)}
     assert parse_datetime(rows[-1]["editDate"]) > datetime.now(timezone.utc) - timedelta(minutes=1)
+
+
+def test_deleted_records_leave_every_listing_lookups_and_the_truth():
+    sim = ActSim(12, 6, 6, 6, 6, tie=3)
+    c = client(sim)
+    tok = token(c)
+    gone = sim.delete_random(random.Random(2), 7)
+    assert [name for name, _ in gone] == ["contacts", "companies", "opportunities", "activities", "products",
+                                          "contacts", "companies"]
+    assert len(set(gone)) == 7
+    for name, path in (("contacts", "/api/contacts"), ("activities", "/api/activities"),
+                       ("products", "/api/products")):
+        ids = {rid for n, rid in gone if n == name}
+        cursor = "editDate" if name == "products" else "edited"
+        for params in ({}, {"$orderby": f"{cursor},id"}, {"$orderby": "id", "$select": "id"},
+                       {"$orderby": "id", "$filter": "id gt '0'" if name == "activities"
+                        else "id gt 00000000-0000-4000-8000-000000000000"}):
+            listed = {r["id"] for r in get(c, path, tok, **params).get_json()}
+            assert not (listed & ids) and listed == set(sim.truth(name)), (name, params)
+        for rid in ids:
+            assert get(c, f"{path}/{rid}", tok).status_code == 404
+    # Deleting every record of a small entity passes over it instead of failing.
+    small = ActSim(1, 1, 1, 1, 1)
+    assert len(small.delete_random(random.Random(1), 9)) == 5
+    assert all(not small.truth(name) for name in ("contacts", "companies", "opportunities", "activities",
+                                                   "products"))

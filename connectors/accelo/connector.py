@@ -37,8 +37,10 @@ from synckit import (
     Page,
     PagingError,
     RateLimiter,
+    Reconcile,
     RefreshingToken,
     ResponseError,
+    Snapshot,
     Table,
     Window,
     close,
@@ -46,11 +48,15 @@ from synckit import (
     parallel_page_numbers,
     parse,
     records,
+    schema_of,
+    selection,
     setup,
     sync_tables,
+    typed,
 )
 from synckit.errors import ConfigError
 from synckit.oauth import client_credentials
+from synckit.records import parse_iso, to_utc_iso
 from synckit.sink import Sink
 
 
@@ -62,6 +68,7 @@ def _deployment_problem(value: str) -> str | None:
     return None
 
 
+NAMES = ("companies", "invoices", "payments", "prospects", "jobs", "staff")  # the catalogue, in sync order
 SPEC = {
     "deployment": Field(required=True, max_length=63, check=_deployment_problem,
                         description="the deployment name: 'planet-express' for planet-express.accelo.com"),
@@ -86,9 +93,10 @@ SPEC = {
     "payments_full_refresh_hours": Field(kind=int, default=24, minimum=0, maximum=8760,
                                          description="re-read payments in full this often; 0: every sync"),
     "enable_debug_logging": Field(kind=bool, default=False),
+    **selection.spec(NAMES),
 }
 
-# Column types; every value arrives as a string.
+# Column types; every value arrives as a string. Undeclared fields land too, as the API sends them.
 _L, _S, _D, _T, _B = "LONG", "STRING", "DOUBLE", "UTC_DATETIME", "BOOLEAN"
 COLUMNS: dict[str, dict[str, str]] = {
     "companies": {"id": _L, "name": _S, "date_created": _T, "date_modified": _T, "date_last_interacted": _T,
@@ -97,7 +105,7 @@ COLUMNS: dict[str, dict[str, str]] = {
     "invoices": {"id": _L, "subject": _S, "amount": _D, "tax": _D, "outstanding": _D, "date_raised": _T,
                  "date_due": _T, "date_modified": _T, "currency_id": _L, "owner_id": _L, "modified_by": _L,
                  "creator_id": _L, "created_by": _L, "contact": _L, "affiliation_id": _L, "affiliation": _L,
-                 "notes": _S, "invoice_number": _S},
+                 "notes": _S, "invoice_number": _S, "against_id": _L, "against_type": _S},
     "payments": {"id": _L, "receipt_id": _L, "amount": _D, "currency_id": _L, "method_id": _L, "against_id": _L,
                  "against_type": _S, "date_created": _T, "created_by_staff_id": _L, "direction": _S,
                  "payment_currency": _L, "payment_method": _L, "payment_receipt": _L},
@@ -112,13 +120,42 @@ COLUMNS: dict[str, dict[str, str]] = {
              "manager": _L, "modified_by": _L, "rate": _L, "rate_charged": _D, "paused": _B, "affiliation": _L,
              "custom_id": _S, "staff_bookmarked": _B},
     "staff": {"id": _L, "firstname": _S, "surname": _S, "standing": _S, "financial_level": _S, "title": _S,
-              "email": _S, "mobile": _S, "phone": _S, "fax": _S, "position": _S, "username": _S, "timezone": _S},
+              "email": _S, "mobile": _S, "phone": _S, "fax": _S, "position": _S, "username": _S, "timezone": _S,
+              "staff_rate": _D, "staff_cost_rate": _D},
 }
+assert tuple(COLUMNS) == NAMES
 # The incremental field of each table: also the name of its `_after` filter. Staff has none.
 CURSORS: dict[str, str | None] = {"companies": "date_modified", "invoices": "date_modified",
                                   "payments": "date_created", "prospects": "date_modified",
                                   "jobs": "date_modified", "staff": None}
-
+# `_ALL` returns every optional field except these, which must be named (API notes, entities section 7).
+NOT_IN_ALL: dict[str, tuple[str, ...]] = {"staff": ("staff_rate", "staff_cost_rate")}
+# Foreign keys for the data-model docs. `against_id` is polymorphic (see `against_type`); the refs name the
+# target it has in these tables. Links to entities not synced here (affiliations, contacts) are left out.
+_STAFF = "staff.id"
+REFS: dict[str, dict[str, str]] = {
+    "companies": {},
+    "invoices": {"against_id": "companies.id", "owner_id": _STAFF, "creator_id": _STAFF, "created_by": _STAFF,
+                 "modified_by": _STAFF},
+    "payments": {"against_id": "invoices.id", "created_by_staff_id": _STAFF},
+    "prospects": {"manager": _STAFF},
+    "jobs": {"company": "companies.id", "manager": _STAFF, "modified_by": _STAFF},
+    "staff": {},
+}
+# A permanent company delete also removes its sales, projects, invoices and receipts; a receipt goes with its
+# invoice. The checks of these tables then run in the same sync.
+CASCADE: dict[str, tuple[str, ...]] = {"companies": ("invoices", "prospects", "jobs", "payments"),
+                                       "invoices": ("payments",)}
+DOCS = {
+    "companies": "Client companies; deactivating one changes its standing (an update); deleting one removes its "
+                 "invoices, sales, jobs and receipts",
+    "invoices": "Invoices raised against a company or job (against_type, against_id)",
+    "payments": "Payments (receipts) against invoices; only date_created exists, so edits are caught by a full "
+                "re-read every payments_full_refresh_hours",
+    "prospects": "Sales (prospects) and their pipeline values",
+    "jobs": "Projects (jobs) of a company",
+    "staff": "The deployment's staff; no date field, so a full snapshot every sync",
+}
 
 def _epoch(value: Any) -> str | None:
     """Unix seconds (a string) -> UTC ISO; '0' and '' are empty. A lean twin of records.epoch: it runs per cell."""
@@ -153,8 +190,14 @@ CONVERT = {_L: _integer, _S: records.text, _D: _money, _T: _epoch, _B: records.b
 MAX_GAP_PAGES = 200  # a gap larger than this many pages means the data churns faster than we can read it
 
 
+def catalogue() -> list[Table]:
+    """Every table declaration, built by the sync's own code path (no request is sent: nothing is fetched)."""
+    return tables(None, {"page_size": 100, "max_workers": 1})
+
+
 def schema(configuration: dict[str, Any]) -> list[dict[str, Any]]:
-    return [{"table": name, "primary_key": ["id"], "columns": dict(columns)} for name, columns in COLUMNS.items()]
+    chosen = selection.chosen(configuration or {}, NAMES)
+    return schema_of([t for t in catalogue() if t.name in chosen])
 
 
 def settings(configuration: dict[str, Any]) -> dict[str, Any]:
@@ -274,15 +317,16 @@ def response_list(response: Any) -> list[dict]:
 
 
 def response_count(response: Any) -> int:
+    """``{"response": {"count": "42"}}``, or the bare value some endpoints document (``{"response": "42"}``)."""
     body = response.json()
     data = body.get("response") if isinstance(body, dict) else None
     meta = body.get("meta") if isinstance(body, dict) else None
     if isinstance(meta, dict) and meta.get("status") not in (None, "ok"):
         raise ResponseError(f"GET {response.url}: meta.status {meta.get('status')!r}: {meta.get('message')}")
-    try:
-        return int(str(data["count"]))
-    except (TypeError, KeyError, ValueError):
-        raise ResponseError(f"GET {response.url}: no numeric response.count") from None
+    value = data.get("count") if isinstance(data, dict) else data
+    if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value).strip().isdigit():
+        return int(str(value).strip())
+    raise ResponseError(f"GET {response.url}: no numeric count in the response (got {str(value)[:40]!r})")
 
 
 def row_id(record: dict) -> int:
@@ -306,18 +350,55 @@ def last_page(count: int, limit: int) -> int:
 class Reader:
     """Reads one table's traversal; ``pages(window)`` is the Table's fetch."""
 
-    def __init__(self, http: Http, name: str, *, page_size: int, workers: int):
+    def __init__(self, http: Http | None, name: str, *, page_size: int, workers: int,
+                 floor: datetime | None = None):
         self.http, self.name, self.limit, self.workers = http, name, page_size, workers
         self.step = page_size - 1  # one row of overlap between consecutive pages
         self.path = f"/api/v0/{name}"
         self.cursor = CURSORS[name]
+        self.floor = floor  # the earliest `since` this table was ever read from (None: all history)
+
+    def after(self, since: datetime) -> str:
+        # `_after` is strict: one second less reads every row at `since` again (harmless upserts).
+        return f"{self.cursor}_after({math.floor(since.timestamp()) - 1})"
 
     def params(self, since: datetime | None) -> dict[str, Any]:
-        params: dict[str, Any] = {"_fields": ",".join(COLUMNS[self.name])}
+        params: dict[str, Any] = {"_fields": ",".join(("_ALL", *NOT_IN_ALL.get(self.name, ())))}
         if self.cursor and since is not None:
-            # `_after` is strict: one second less reads every row at `since` again (harmless upserts).
-            params["_filters"] = f"{self.cursor}_after({math.floor(since.timestamp()) - 1})"
+            params["_filters"] = self.after(since)
         return params
+
+    # Delete checks: ids never return and new ones are larger, so a count that dropped over an id range means
+    # rows of that range were deleted. Rows older than the first sync's start were never read: the same
+    # filter keeps them out of the counts, or they would hide deletes.
+
+    def id_filters(self, clauses: str) -> str:
+        if self.cursor is None or self.floor is None:
+            return clauses
+        return f"{clauses},{self.after(self.floor)}"
+
+    def count_ids(self, lo: int, hi: int) -> int:
+        """How many records with ``lo <= id < hi``."""
+        query = {"_filters": self.id_filters(f"id_greater_than({lo - 1}),id_less_than({hi})")}
+        return self.http.fetch("GET", self.path + "/count", response_count, params=query)  # type: ignore[union-attr]
+
+    def ids_between(self, lo: int, hi: int) -> Iterator[int]:
+        """The ids with ``lo <= id < hi``, by id keyset (``id_greater_than`` the last one): a row deleted while
+        we list cannot shift another out of view, as it could under offsets."""
+        last = lo - 1
+        while True:
+            query = {"_fields": "id", "_limit": self.limit,
+                     "_filters": self.id_filters(f"id_greater_than({last}),id_less_than({hi})")}
+            rows = self.http.fetch("GET", self.path, response_list, params=query)  # type: ignore[union-attr]
+            check_ascending(rows, f"{self.name} ids after {last}")
+            ids = [row_id(r) for r in rows]
+            if ids and (ids[0] <= last or ids[-1] >= hi):
+                raise PagingError(f"{self.name}: ids {ids[0]}..{ids[-1]} outside the range asked for, "
+                                  f"({last}, {hi}); nothing is deleted")
+            yield from ids
+            if len(rows) < self.limit:
+                return
+            last = ids[-1]
 
     def fetch_offset(self, params: dict[str, Any], offset: int) -> tuple[list[dict], Any]:
         query = {**params, "_offset": offset, "_limit": self.limit}
@@ -410,38 +491,43 @@ class Reader:
 
 
 def shaper(name: str) -> Callable[[dict], dict]:
-    """Declared columns converted from Accelo's strings; other fields kept (nested ones flattened)."""
-    converters = {column: CONVERT[kind] for column, kind in COLUMNS[name].items()}
-
-    def shape(record: dict) -> dict:
-        try:  # the usual record: declared fields only, every value a string or null
-            return {key: converters[key](value) for key, value in record.items()}
-        except (KeyError, ValueError, TypeError):
-            pass  # an undeclared or nested field, or a bad value: the careful path below names it
-        row: dict[str, Any] = {}
-        for key, value in record.items():
-            convert = converters.get(key)
-            if convert is not None and not isinstance(value, (dict, list)):
-                try:
-                    row[key] = convert(value)
-                except (ValueError, TypeError) as exc:
-                    raise ValueError(f"column '{key}': {exc}") from None
-            elif isinstance(value, (dict, list)):
-                row.update(records.flatten({key: value}))
-            else:
-                row[key] = value
-        return row
-
-    return shape
+    """Lossless rows: declared columns converted from Accelo's strings, every other field kept (nested
+    ones flattened, arrays as JSON)."""
+    return typed(COLUMNS[name], {column: CONVERT[kind] for column, kind in COLUMNS[name].items()})
 
 
-def tables(http: Http, cfg: dict[str, Any]) -> list[Table]:
+def tables(http: Http | None, cfg: dict[str, Any], names: tuple[str, ...] | list[str] = NAMES,
+           floors: dict[str, Any] | None = None) -> list[Table]:
+    """The declarations of the named tables (``http`` None: for the catalogue, never fetched from)."""
+    floors = {} if floors is None else floors
     out = []
-    for name in COLUMNS:
-        reader = Reader(http, name, page_size=cfg["page_size"], workers=cfg["max_workers"])
+    for name in names:
+        floor = parse_iso(floors[name]) if floors.get(name) else None
+        reader = Reader(http, name, page_size=cfg["page_size"], workers=cfg["max_workers"], floor=floor)
+        if CURSORS[name] is None:
+            deletes: tuple[Any, ...] = (Snapshot(),)
+        else:
+            deletes = (Reconcile(count=reader.count_ids, ids_between=reader.ids_between,
+                                 leaf=cfg["page_size"], cascade=CASCADE.get(name, ())),)
         out.append(Table(name=name, primary_key=("id",), columns=COLUMNS[name], cursor=CURSORS[name],
-                         fetch=reader.pages, row=shaper(name)))
+                         fetch=reader.pages, row=shaper(name), read="cursor" if CURSORS[name] else "full",
+                         refs=REFS[name], deletes=deletes, doc=DOCS[name]))
     return out
+
+
+def plan_floors(state: dict[str, Any], names: list[str], start: datetime | None) -> dict[str, Any]:
+    """Record, before a table's traversal from the start begins, the earliest `since` it was read from: the
+    delete checks count only rows at or after it. Kept in the state (``floors``); null: all history."""
+    floors = state.setdefault("floors", {})
+    for name in names:
+        entry = state.get("tables", {}).get(name, {})
+        if CURSORS[name] is None or entry.get("cursor") or "run" in entry:
+            continue  # an incremental read, or a traversal under way: its since was recorded when it began
+        if start is None:
+            floors[name] = None
+        elif name not in floors or (floors[name] is not None and parse_iso(floors[name]) > start):
+            floors[name] = to_utc_iso(start)
+    return floors
 
 
 def plan_payments_refresh(state: dict[str, Any], cfg: dict[str, Any], now: float | None = None) -> bool:
@@ -462,11 +548,15 @@ def plan_payments_refresh(state: dict[str, Any], cfg: dict[str, Any], now: float
 def run(configuration: dict[str, Any], state: dict[str, Any], sink: Sink) -> Any:
     """The whole sync against any sink (the SDK's in production, a memory sink in tests and benchmarks)."""
     cfg = settings(configuration)
+    names = selection.chosen(cfg, NAMES)  # a deselected table is never built: it costs no request
     api = client(cfg)
     api.auth.token()  # refused credentials fail the sync here, once, instead of once per table
-    if plan_payments_refresh(state, cfg):
+    if "payments" in names and plan_payments_refresh(state, cfg):
         log.info("[payments] full re-read this sync (edits do not move date_created)")
-    result = sync_tables(tables(api.http, cfg), state, sink, start=start_time(cfg), stats=api.http.stats)
+    start = start_time(cfg)
+    floors = plan_floors(state, names, start)
+    result = sync_tables(tables(api.http, cfg, names, floors), state, sink, start=start, stats=api.http.stats,
+                         policy=selection.policy(cfg))
     log.info(f"tokens acquired: {api.auth.acquired}; budget remaining per headers: {api.limiter.remaining}")
     return {"result": result, "stats": api.http.stats.as_dict(), "tokens": api.auth.acquired}
 
@@ -475,6 +565,8 @@ def probe(name: str) -> Callable[[dict[str, Any]], None]:
     """A one-record read: proves the token's scope covers the resource."""
 
     def read(cfg: dict[str, Any]) -> None:
+        if name not in selection.chosen(cfg, NAMES):
+            return  # deselected: not read, so not probed
         api = client({**cfg, "retry_attempts": min(cfg["retry_attempts"], 2)})
         api.http.fetch("GET", f"/api/v0/{name}", response_list, params={"_limit": 1, "_fields": "id"})
 
@@ -486,7 +578,7 @@ def connect(cfg: dict[str, Any]) -> None:
 
 
 def configuration_form() -> Any:
-    return setup.form(SPEC, setup.checks(settings, {name: probe(name) for name in COLUMNS}, connect=connect))
+    return setup.form(SPEC, setup.checks(settings, {name: probe(name) for name in NAMES}, connect=connect))
 
 
 def update(configuration: dict[str, Any], state: dict[str, Any], sink: Sink | None = None) -> None:

@@ -10,6 +10,13 @@ Rows edited during a sync move to the end of the order and are read later in the
 number of records may share one cursor value, and the resume token saved with each page is that key.
 The traversal ends on a page shorter than ``min($top, 200)`` (200 is known to be served whole), else on
 an empty page: a server cap on ``$top`` below the batch size cannot end it early.
+
+Deletes: Act! has no deleted-records feed and webhooks never report deletes, so a record shows it was
+deleted only by leaving the listings. Every ``deletes_check_hours`` an id-only sweep (``$select=id``,
+ordered by id, keyset paging ``id gt <last>``: a delete during the sweep cannot shift an id past a page
+boundary) lists every live id, and the keys the warehouse holds but the sweep lacks are deleted, within
+``max_delete_percent``. Task types, re-read in full every sync, are compared snapshot to snapshot.
+``customFields`` land as key/value child tables (``contacts_custom_fields``, ...), replaced with the parent.
 """
 
 from __future__ import annotations
@@ -19,8 +26,8 @@ import binascii
 import json
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -30,14 +37,18 @@ from synckit import (
     ApiError,
     AuthError,
     Backoff,
+    Child,
     Field,
     FivetranSink,
     Http,
+    KeySet,
     Page,
     PagingError,
     RateLimiter,
+    Reconcile,
     RefreshingToken,
     ResponseError,
+    Snapshot,
     Table,
     Window,
     log,
@@ -45,6 +56,8 @@ from synckit import (
     prefetch,
     records,
     redact,
+    schema_of,
+    selection,
     setup,
     sync_tables,
 )
@@ -75,23 +88,6 @@ def _api_path(value: str) -> str | None:
     return None
 
 
-SPEC = {
-    "protocol": Field(required=True, choices=("http", "https"), description="http or https"),
-    "hostname": Field(required=True, check=_hostname, max_length=253, description="Act! Web API host"),
-    "port": Field(kind=int, check=lambda p: None if 1 <= p <= 65535 else f"must be between 1 and 65535, got {p}",
-                  description="optional; 80 for http and 443 for https when empty"),
-    "api_path": Field(required=True, check=_api_path, description="e.g. /act.web.api"),
-    "username": Field(required=True, ascii_only=False, max_length=256,
-                      description="the Act! user's display name as shown in Manage Users"),
-    "password": Field(required=True, secret=True, ascii_only=False, max_length=1024),
-    "database_name": Field(required=True, max_length=256, description="sent in the Act-Database-Name header"),
-    "batch_size": Field(kind=int, default=200, minimum=1, maximum=5000, description="$top per request"),
-    "rate_limit_pause": Field(kind=float, default=0.25, minimum=0, maximum=60,
-                              description="minimum seconds between two requests"),
-    "default_start_date": Field(kind="date", description="first sync reads records edited on or after this"),
-    "enable_debug_logging": Field(kind=bool, default=False, description="log every request (never secrets)"),
-}
-
 DATE = "UTC_DATETIME"
 COMMON = {"id": "STRING", "created": DATE, "edited": DATE, "editedBy": "STRING", "recordManager": "STRING",
           "recordManagerID": "STRING", "isPrivate": "BOOLEAN"}
@@ -99,13 +95,17 @@ COMMON = {"id": "STRING", "created": DATE, "edited": DATE, "editedBy": "STRING",
 
 @dataclass(frozen=True)
 class Endpoint:
-    """One table: where it lives, its cursor field (None: a full snapshot) and the columns we know."""
+    """One table: where it lives, its cursor field (None: a full snapshot), the columns we know, its foreign
+    keys, and whether its records carry a ``customFields`` object (landed as a key/value child table)."""
 
     name: str
     path: str
     cursor: str | None
     columns: Mapping[str, str]
     id_is_guid: bool = True
+    refs: Mapping[str, str] = field(default_factory=dict)
+    custom_fields: bool = False
+    doc: str = ""
 
     @property
     def dates(self) -> list[str]:
@@ -121,18 +121,23 @@ ENDPOINTS = (
         "businessAddress_postalCode": "STRING", "businessAddress_country": "STRING",
         "businessAddress_latitude": "DOUBLE", "businessAddress_longitude": "DOUBLE",
         "lastResults": "STRING", "lastEmail": DATE, "lastAttempt": DATE, "lastReach": DATE,
-        "lastMeeting": DATE, "lastLetterSent": DATE}),
+        "lastMeeting": DATE, "lastLetterSent": DATE},
+        refs={"companyID": "companies.id"}, custom_fields=True,
+        doc="People in the Act! database; companyID is the primary company (empty when none)."),
     Endpoint("companies", "/api/companies", "edited", {
         **COMMON, "name": "STRING", "industry": "STRING", "numberOfEmployees": "LONG", "revenue": "DOUBLE",
         "phone": "STRING", "website": "STRING", "region": "STRING", "territory": "STRING", "importDate": DATE,
         "hasDivisions": "BOOLEAN", "hierarchyLevel": "INT", "parentID": "STRING", "rootParentID": "STRING",
         "address_line1": "STRING", "address_city": "STRING", "address_state": "STRING",
-        "address_postalCode": "STRING", "address_country": "STRING"}),
+        "address_postalCode": "STRING", "address_country": "STRING"},
+        refs={"parentID": "companies.id", "rootParentID": "companies.id"}, custom_fields=True,
+        doc="Companies and their divisions (a tree through parentID and rootParentID)."),
     Endpoint("opportunities", "/api/opportunities", "edited", {
         **COMMON, "name": "STRING", "productTotal": "DOUBLE", "weightedTotal": "DOUBLE", "probability": "INT",
         "status": "INT", "contactNames": "STRING", "openDate": DATE, "estimatedCloseDate": DATE,
         "actualCloseDate": DATE, "stage_id": "STRING", "stage_name": "STRING", "stage_number": "INT",
-        "contacts": "STRING", "companies": "STRING"}),
+        "contacts": "STRING", "companies": "STRING"}, custom_fields=True,
+        doc="Sales opportunities; status 0 open, 1 won, 2 lost; the linked contacts and companies are JSON arrays."),
     # Activity ids are a GUID plus an occurrence date, so they are compared as strings.
     Endpoint("activities", "/api/activities", "edited", {
         **COMMON, "seriesID": "STRING", "subject": "STRING", "activityTypeId": "INT",
@@ -140,14 +145,38 @@ ENDPOINTS = (
         "details": "STRING", "isCleared": "BOOLEAN", "isAlarmed": "BOOLEAN", "isTimeless": "BOOLEAN",
         "isAllDay": "BOOLEAN", "startTime": DATE, "endTime": DATE, "location": "STRING",
         "scheduledById": "STRING", "scheduledBy": "STRING", "scheduledForId": "STRING", "scheduledFor": "STRING",
-        "contacts": "STRING", "companies": "STRING", "groups": "STRING", "opportunities": "STRING"}, id_is_guid=False),
+        "contacts": "STRING", "companies": "STRING", "groups": "STRING", "opportunities": "STRING"},
+        id_is_guid=False, refs={"activityTypeId": "activity_types.id"},
+        doc="Scheduled activities (tasks); the id is a GUID followed by the occurrence date (MMDDYYYY)."),
     Endpoint("activity_types", "/api/task-types", None, {
         "id": "LONG", "name": "STRING", "description": "STRING", "isActive": "BOOLEAN", "isCustom": "BOOLEAN",
-        "isDeletable": "BOOLEAN", "taskTypeGuid": "STRING", "historyTypes": "STRING"}),
+        "isDeletable": "BOOLEAN", "taskTypeGuid": "STRING", "historyTypes": "STRING"},
+        doc="Activity (task) types, read from /api/task-types; ids of 1000 and above are custom types."),
     Endpoint("products", "/api/products", "editDate", {
         "id": "STRING", "name": "STRING", "cost": "DOUBLE", "price": "DOUBLE", "itemNumber": "STRING",
-        "createDate": DATE, "editDate": DATE}),
+        "createDate": DATE, "editDate": DATE},
+        doc="The product catalogue; its dates are createDate and editDate (no edited)."),
 )
+NAMES = tuple(e.name for e in ENDPOINTS)
+BY_NAME = {e.name: e for e in ENDPOINTS}
+
+SPEC = {
+    "protocol": Field(required=True, choices=("http", "https"), description="http or https"),
+    "hostname": Field(required=True, check=_hostname, max_length=253, description="Act! Web API host"),
+    "port": Field(kind=int, check=lambda p: None if 1 <= p <= 65535 else f"must be between 1 and 65535, got {p}",
+                  description="optional; 80 for http and 443 for https when empty"),
+    "api_path": Field(required=True, check=_api_path, description="e.g. /act.web.api"),
+    "username": Field(required=True, ascii_only=False, max_length=256,
+                      description="the Act! user's display name as shown in Manage Users"),
+    "password": Field(required=True, secret=True, ascii_only=False, max_length=1024),
+    "database_name": Field(required=True, max_length=256, description="sent in the Act-Database-Name header"),
+    "batch_size": Field(kind=int, default=200, minimum=1, maximum=5000, description="$top per request"),
+    "rate_limit_pause": Field(kind=float, default=0.25, minimum=0, maximum=60,
+                              description="minimum seconds between two requests"),
+    "default_start_date": Field(kind="date", description="first sync reads records edited on or after this"),
+    "enable_debug_logging": Field(kind=bool, default=False, description="log every request (never secrets)"),
+    **selection.spec(NAMES, tables_hint="custom-field child tables follow contacts, companies and opportunities"),
+}
 
 
 # Configuration -----------------------------------------------------------------------------------------
@@ -358,15 +387,55 @@ def check_forward(keys: list[dict[str, Any]], previous: Mapping[str, Any] | None
                               "looping")
 
 
-def snapshot_pages(http: Http, endpoint: Endpoint, seen: set[Any]) -> Iterator[Page]:
-    """The whole list in one response (task types are few); ``seen`` collects the ids delivered."""
+def snapshot_pages(http: Http, endpoint: Endpoint) -> Iterator[Page]:
+    """The whole list in one response (task types are few); the sync loop's Snapshot() compares its keys."""
     rows, response = http.fetch("GET", endpoint.path, lambda r: (extract(r), r))
-    for position, row in enumerate(rows):
-        if isinstance(row, dict) and row.get("id") not in (None, ""):
-            seen.add(row["id"])
-        else:
-            raise ResponseError(f"{endpoint.name} record {position + 1} has no 'id'")
     yield Page(rows, None, response)
+
+
+SWEEP_TOP = 5000  # ids per request of the delete sweep: ids are small, and 5000 is the probable server cap
+
+
+def id_pages(http: Http, endpoint: Endpoint, size: int | None = None) -> Iterator[list[Any]]:
+    """Every live id of ``endpoint``, in pages: ``$select=id&$orderby=id`` with ``id gt <last id>``.
+
+    Keyset paging on the unique id: a record deleted while the sweep runs cannot shift another id into a
+    page already read (``$skip`` would), so the listing is complete. It ends on a page shorter than
+    ``min(size, 200)`` or an empty one, as the data traversal does. A server that refuses ``$select`` on
+    this collection (documented only for contacts, companies and activities) gets the same sweep reading
+    whole records. Any failure raises, and the toolkit then deletes nothing."""
+    size = size or SWEEP_TOP
+    last: Any = None
+    select = True
+    while True:
+        params: dict[str, Any] = {"$top": size, "$orderby": "id"}
+        if select:
+            params["$select"] = "id"
+        if last is not None:
+            params["$filter"] = f"id gt {id_literal(last, endpoint.id_is_guid)}"
+        try:
+            rows = http.fetch("GET", endpoint.path, extract, params=params)
+        except ApiError as exc:
+            if not (select and last is None and exc.status == 400):
+                raise
+            log.info(f"[{endpoint.name}] the server refused $select=id (HTTP 400); the delete sweep reads whole "
+                     "records instead")
+            select = False
+            continue
+        label = f"{endpoint.name} id sweep " + (f"after {last}" if last is not None else "first page")
+        ids = []
+        for position, row in enumerate(rows):
+            if not isinstance(row, dict) or row.get("id") in (None, ""):
+                raise ResponseError(f"{label}: record {position + 1} has no 'id'")
+            ids.append(row["id"])
+        if len(set(map(str, ids))) != len(ids) or (last is not None and str(last) in map(str, ids)):
+            raise PagingError(f"{label}: the page repeats an id; the server does not honour $filter or $orderby "
+                              "on id, so deletes cannot be found safely")
+        if ids:
+            yield ids
+        if len(rows) < min(size, SERVED_WHOLE):
+            return
+        last = ids[-1]
 
 
 # Rows --------------------------------------------------------------------------------------------------
@@ -379,12 +448,13 @@ def act_time(value: Any) -> str | None:
 
 
 def shaper(endpoint: Endpoint) -> Callable[[dict], dict]:
-    converters: dict[str, Callable[[Any], Any]] = {c: act_time for c in endpoint.dates}
+    """A lossless row: every field lands (nested objects flattened with ``_``, arrays as JSON text), declared
+    columns converted by their type (``records.typed``'s converters), timestamps refused without an offset.
+    The flatten is strict: two fields landing on one column name fail instead of one overwriting the other,
+    which ``records.typed`` (not strict) would do silently."""
+    converters: dict[str, Callable[[Any], Any]] = {}
     for column, kind in endpoint.columns.items():
-        if kind == "DOUBLE":
-            converters[column] = records.number
-        elif kind in ("INT", "LONG") and column != "id":
-            converters[column] = records.integer
+        converters[column] = act_time if kind == DATE else records.BY_TYPE[kind]
 
     def shape(record: dict) -> dict:
         return records.convert(records.flatten(record, strict=True), converters)
@@ -409,29 +479,51 @@ def client(cfg: Mapping[str, Any]) -> tuple[Http, ActToken]:
     return http, auth
 
 
-def tables(http: Http, cfg: Mapping[str, Any], seen_types: set[Any]) -> list[Table]:
-    out = []
-    for endpoint in ENDPOINTS:
-        if endpoint.cursor is None:
-            def fetch(window: Window, e: Endpoint = endpoint) -> Iterator[Page]:
-                return snapshot_pages(http, e, seen_types)
-        else:
-            def fetch(window: Window, e: Endpoint = endpoint) -> Iterator[Page]:
-                # The next page is requested while this one is written: its key travels in Page.next.
-                return prefetch(keyset_pages(http, e, window, cfg["batch_size"]))
-        out.append(Table(name=endpoint.name, primary_key=("id",), columns=dict(endpoint.columns),
-                         cursor=endpoint.cursor, fetch=fetch, row=shaper(endpoint)))
-    return out
+SWEEP_DOC = ("id reconciliation: an id-only sweep every deletes_check_hours; $select=id ordered by id, paged by "
+             "keyset (id gt the last id, so a delete during the sweep cannot skip an id); ids the warehouse holds "
+             "but the sweep lacks are deleted, with their custom-field rows")
+
+
+def table(http: Http | None, cfg: Mapping[str, Any], endpoint: Endpoint) -> Table:
+    """One table's declaration; ``http`` is only used when a fetch runs (None for the catalogue)."""
+    if endpoint.cursor is None:
+        def fetch(window: Window, e: Endpoint = endpoint) -> Iterator[Page]:
+            return snapshot_pages(http, e)  # type: ignore[arg-type]
+        deletes: tuple[Any, ...] = (Snapshot(),)
+    else:
+        def fetch(window: Window, e: Endpoint = endpoint) -> Iterator[Page]:
+            # The next page is requested while this one is written: its key travels in Page.next.
+            return prefetch(keyset_pages(http, e, window, cfg["batch_size"]))  # type: ignore[arg-type]
+        deletes = (Reconcile(ids=lambda e=endpoint: id_pages(http, e), doc=SWEEP_DOC),)  # type: ignore[misc]
+    children = (Child("customFields", mapping=True, doc="Custom field values, one row per field name."),) \
+        if endpoint.custom_fields else ()
+    return Table(name=endpoint.name, primary_key=("id",), columns=dict(endpoint.columns), cursor=endpoint.cursor,
+                 fetch=fetch, row=shaper(endpoint), read="cursor" if endpoint.cursor else "full",
+                 refs=dict(endpoint.refs), children=children, deletes=deletes, doc=endpoint.doc)
+
+
+def tables(http: Http | None, cfg: Mapping[str, Any], names: Iterable[str] = NAMES) -> list[Table]:
+    """The declarations of the tables named (catalogue order); nothing is requested until a fetch runs."""
+    wanted = set(names)
+    return [table(http, cfg, e) for e in ENDPOINTS if e.name in wanted]
+
+
+def catalogue() -> list[Table]:
+    """Every table the connector can sync, built as the sync builds them (the fetches are never called)."""
+    return tables(None, {"batch_size": SPEC["batch_size"].default})
 
 
 def schema(configuration: Mapping[str, Any]) -> list[dict[str, Any]]:
-    settings(configuration)  # a bad configuration fails here, before any sync
-    return [{"table": e.name, "primary_key": ["id"], "columns": dict(e.columns)} for e in ENDPOINTS]
+    cfg = settings(configuration)  # a bad configuration fails here, before any sync
+    return schema_of(tables(None, cfg, selection.chosen(cfg, NAMES)))
 
 
 def probe(endpoint: Endpoint) -> Callable[[Mapping[str, Any]], None]:
-    """A one-record read of an endpoint: proves the credentials, the database and the read permission."""
+    """A one-record read of an endpoint: proves the credentials, the database and the read permission. A
+    table left out of ``tables`` is not probed: it costs no request."""
     def read(cfg: Mapping[str, Any]) -> None:
+        if endpoint.name not in selection.chosen(cfg, NAMES):
+            return
         http, _ = client(cfg)
         http.get(endpoint.path, params={"$top": 1})
     return read
@@ -457,28 +549,33 @@ def update(configuration: Mapping[str, Any], state: dict[str, Any], sink: Any = 
 
 
 def run(cfg: Mapping[str, Any], state: dict[str, Any], sink: Any) -> SyncResult:
-    """One sync of every table into ``sink`` (the SDK's operations, or a MemorySink in tests)."""
+    """One sync of the chosen tables into ``sink`` (the SDK's operations, or a MemorySink in tests)."""
+    chosen = selection.chosen(cfg, NAMES)
+    upgrade_state(state, chosen)
     http, auth = client(cfg)
     auth.token()  # the credential check: fails once, clearly, instead of once per table
-    seen_types: set[Any] = set()
     try:
-        result = sync_tables(tables(http, cfg, seen_types), state, sink, start=cfg["default_start_date"],
-                             stats=http.stats)
+        return sync_tables(tables(http, cfg, chosen), state, sink, start=cfg["default_start_date"],
+                           stats=http.stats, policy=selection.policy(cfg))
     finally:
         log.debug(f"token acquisitions: {auth.acquired}, renewals with the old token: {auth.renewals}")
-    if any(t.table == "activity_types" and t.status == "ok" for t in result.tables):
-        remove_vanished_types(state, seen_types, sink)
-    return result
 
 
-def remove_vanished_types(state: dict[str, Any], seen: set[Any], sink: Any) -> None:
-    """Task types are re-read in full; one that disappeared since the last complete snapshot is deleted."""
-    entry = state.setdefault("tables", {}).setdefault("activity_types", {})
-    previous = set(entry.get("ids", []))
-    for gone in sorted(previous - seen, key=str):
-        sink.delete("activity_types", {"id": gone})
-    entry["ids"] = sorted(seen, key=str)
-    sink.checkpoint(state)
+def upgrade_state(state: dict[str, Any], chosen: Iterable[str]) -> None:
+    """State written before deletes were tracked: the task-type ids of the last snapshot become the keys the
+    Snapshot() comparison starts from; a table synced before holds rows whose ids the state never recorded,
+    so deletes among those are found only after a re-sync of that table, which the log says once."""
+    entries = state.get("tables", {})
+    types = entries.get("activity_types")
+    if types is not None and "ids" in types and "keys" not in types:
+        keys = KeySet()
+        keys.update(int(i) if isinstance(i, int) or str(i).isdigit() else i for i in types.pop("ids"))
+        types["keys"] = keys.dump()
+    for name in chosen:
+        entry = entries.get(name, {})
+        if BY_NAME[name].cursor is not None and entry.get("cursor") and "keys" not in entry:
+            log.warning(f"[{name}] was synced before deletes were tracked: records deleted in Act! are found only "
+                        "among those delivered from now on; re-sync the table to find deletes among all of them")
 
 
 connector = Connector(update=update, schema=schema, configuration_form=configuration_form)

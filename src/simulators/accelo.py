@@ -17,8 +17,20 @@
 - ``_suppress_http_status``/``_suppress_message``/``_suppress_meta``, POST with a JSON body carrying
   ``_method``, ``_fields`` and ``_filters``; ``.xml``/``.yaml`` output answers 400.
 
-Test hooks: ``edit``/``insert`` (payments' edits keep ``date_created``, as in Accelo), ``expire_tokens``,
-the harness's scheduler, faults and latency.
+- Basic ``id(...)`` and ``standing(...)``, and ``id_greater_than``/``_less_than`` (``_or_equal``) ranges on
+  every resource, on lists and on ``/count``; ``count_shape="bare"`` answers ``/count`` with the bare value
+  that some endpoints document (``{"response": "42"}``) instead of ``{"response": {"count": "42"}}``.
+- ``_ALL`` returns every field except staff's ``staff_rate`` and ``staff_cost_rate``, which must be named.
+- Deletes are permanent, as in Accelo: a deleted record leaves every listing, count and ``/{id}`` (400
+  ``invalid_request``); ids are never reused. Deleting a company also deletes its jobs, invoices and sales,
+  and deleting an invoice deletes the payments against it (a company's receipts go with it). DECISION: each
+  job, invoice and sale belongs to one company for life (jobs show it as ``company``/``against_id``,
+  invoices as ``against_type``/``against_id``; a sale reaches its company through an affiliation, a table
+  not simulated, so its link is kept inside the simulator), and each payment to one invoice
+  (``against_id``).
+
+Test hooks: ``edit``/``insert`` (payments' edits keep ``date_created``, as in Accelo), ``delete``/
+``delete_random`` (with cascades), ``expire_tokens``, the harness's scheduler, faults and latency.
 """
 
 from __future__ import annotations
@@ -36,7 +48,7 @@ from urllib.parse import unquote
 
 from werkzeug.wrappers import Request, Response
 
-from .harness import Dataset, Faults, SimApp, json_response, serve_forever, stable_random
+from .harness import Dataset, Faults, SimApp, json_response, nth_kept, serve_forever, stable_random
 
 MORE_INFO = "https://api.accelo.com/docs/#status-codes"
 RESOURCES = ("companies", "invoices", "payments", "prospects", "jobs", "staff")
@@ -62,6 +74,12 @@ WORDS = ["Planet", "Express", "Momcorp", "Slurm", "Nibbler", "Zapp", "Kif", "Lee
          "Zoidberg", "Ørsted", "Café"]
 FIRST = ["Philip", "Turanga", "Hubert", "Hermes", "Amy", "John", "Zapp", "Scruffy", "Linda", "Morbo"]
 LAST = ["Fry", "Leela", "Farnsworth", "Conrad", "Wong", "Zoidberg", "Brannigan", "O'Malley", "van Schoonhoven"]
+# Fields `_ALL` leaves out: they come back only when named.
+NOT_IN_ALL = frozenset({"staff_rate", "staff_cost_rate"})
+# What a permanent delete takes with it: a company its jobs, invoices and sales (their payments follow the
+# invoices); an invoice the payments against it.
+OWNED = ("jobs", "invoices", "prospects")
+RANGES = ("greater_than", "greater_than_or_equal", "less_than", "less_than_or_equal")
 LOCKOUT_FAILURES = 100
 LOCKOUT_SECONDS = 300
 CLAUSE = re.compile(r"^([A-Za-z_]+)\((.*)\)$", re.S)
@@ -69,6 +87,10 @@ CLAUSE = re.compile(r"^([A-Za-z_]+)\((.*)\)$", re.S)
 
 def epoch(dt: datetime | None) -> str | None:
     return None if dt is None else str(int(dt.timestamp()))
+
+
+def _id(index: int | None) -> str | None:
+    return None if index is None else str(index + 1)
 
 
 def split_top(text: str) -> list[str]:
@@ -129,7 +151,8 @@ class AcceloSim(SimApp):
     def __init__(self, sizes: dict[str, int] | None = None, *, tie: int = 1, seed: int = 5,
                  clients: dict[str, str] | None = None, deployment: str = "planet-express",
                  budget: int = 5000, window: float = 3600.0, token_lifetime: int = 2592000,
-                 faults: Faults | None = None, latency: float = 0.0, shared_token: str | None = None):
+                 faults: Faults | None = None, latency: float = 0.0, shared_token: str | None = None,
+                 count_shape: str = "object"):
         super().__init__(faults=faults, latency=latency)
         self.windows = DeploymentBudget(budget, window)  # type: ignore[assignment]
         sizes = {**{name: 50 for name in RESOURCES}, **dict(sizes or {})}
@@ -137,6 +160,7 @@ class AcceloSim(SimApp):
                      for k, name in enumerate(RESOURCES)}
         self.clients = clients if clients is not None else {"demo@planet-express.accelo.com": "demo-secret"}
         self.deployment = deployment
+        self.count_shape = count_shape  # "object": {"count": "42"}; "bare": "42"
         self.token_lifetime = token_lifetime
         self.tokens: dict[str, tuple[float, str]] = {}  # token -> (expires at, scope)
         self.tokens_issued = 0
@@ -169,6 +193,70 @@ class AcceloSim(SimApp):
         i = self.data[resource].insert()
         self._created[(resource, i)] = self.data[resource].time(i)
         return i
+
+    def owner(self, resource: str, i: int) -> int | None:
+        """The company (index) job, invoice or sale ``i`` belongs to, for life: edits never move it. A record
+        inserted later belongs to a company that still exists."""
+        companies = self.data["companies"]
+        if not companies.n:
+            return None
+        c = (i * 7919 + 17 * self.data[resource].seed) % companies.n
+        if i >= self.data[resource].n:
+            for _ in range(companies.n):
+                if companies.exists(c):
+                    break
+                c = (c + 1) % companies.n
+        return c
+
+    def invoice_of(self, i: int) -> int | None:
+        """The invoice (index) payment ``i`` is against, for life."""
+        invoices = self.data["invoices"]
+        if not invoices.n:
+            return None
+        k = (i * 7907 + 5) % invoices.n
+        if i >= self.data["payments"].n:
+            for _ in range(invoices.n):
+                if invoices.exists(k):
+                    break
+                k = (k + 1) % invoices.n
+        return k
+
+    def delete(self, resource: str, i: int) -> list[tuple[str, int]]:
+        """Delete record ``i`` permanently with what Accelo deletes with it; returns every (resource, id) removed."""
+        ds = self.data[resource]
+        if not ds.exists(i):
+            return []
+        gone: list[tuple[str, int]] = []
+        if resource == "companies":
+            for child in OWNED:
+                data = self.data[child]
+                for k in [k for k in data.all() if data.exists(k) and self.owner(child, k) == i]:
+                    gone += self.delete(child, k)
+        elif resource == "invoices":
+            data = self.data["payments"]
+            for k in [k for k in data.all() if data.exists(k) and self.invoice_of(k) == i]:
+                gone += self.delete("payments", k)
+        ds.delete(i)
+        gone.append((resource, i + 1))
+        return gone
+
+    def delete_random(self, rng: Any, n: int) -> list[tuple[str, int]]:
+        """Delete ``n`` records spread over the resources: about a third companies that own records (whose
+        jobs, invoices, sales and payments go with them), the rest one of each other resource in turn.
+        Returns every (resource, id) removed, cascades included."""
+        others = [r for r in RESOURCES if r != "companies"]
+        plan = ["companies"] * max(1, n // 3)
+        plan += [others[k % len(others)] for k in range(max(0, n - len(plan)))]
+        gone: list[tuple[str, int]] = []
+        for resource in plan:
+            ds = self.data[resource]
+            live = [i for i in ds.all() if ds.exists(i)]
+            if resource == "companies":
+                owners = {self.owner(c, k) for c in OWNED for k in self.data[c].all() if self.data[c].exists(k)}
+                live = [i for i in live if i in owners] or live
+            if live:
+                gone += self.delete(resource, rng.choice(live))
+        return gone
 
     def created(self, resource: str, i: int) -> datetime:
         ds = self.data[resource]
@@ -225,10 +313,12 @@ class AcceloSim(SimApp):
                     "date_modified": epoch(modified), "currency_id": "0", "owner_id": ref(), "modified_by": ref(),
                     "creator_id": ref(), "created_by": ref(), "contact": ref(), "affiliation_id": ref(),
                     "affiliation": ref(), "notes": rng.choice(["", "Net 14", "Paid by card"]),
-                    "invoice_number": None if rng.random() < 0.3 else f"INV-{rid}"}
+                    "invoice_number": None if rng.random() < 0.3 else f"INV-{rid}",
+                    "against_type": "company", "against_id": _id(self.owner(resource, i))}
         if resource == "payments":
             return {"id": rid, "receipt_id": ref(), "amount": money(1, 5000), "currency_id": "0",
-                    "method_id": str(rng.randrange(1, 4)), "against_id": ref(), "against_type": "account_invoice",
+                    "method_id": str(rng.randrange(1, 4)), "against_id": _id(self.invoice_of(i)),
+                    "against_type": "account_invoice",
                     "date_created": epoch(ds.time(i)), "created_by_staff_id": ref(),
                     "direction": rng.choice(["credit", "debit"]), "payment_currency": "0",
                     "payment_method": str(rng.randrange(1, 4)), "payment_receipt": ref()}
@@ -245,14 +335,14 @@ class AcceloSim(SimApp):
                     "prospect_probability": str(rng.randrange(0, 101)), "comments": rng.choice(["", "Hot lead"]),
                     "staff_bookmarked": flag()}
         if resource == "jobs":
-            company = ref()
+            company = _id(self.owner(resource, i))
             return {"id": rid, "title": f"{rng.choice(WORDS)} project", "date_created": epoch(created),
                     "date_modified": epoch(modified), "date_started": later(created, 48),
                     "date_due": later(created, 24 * 30), "date_commenced": later(created, 24),
                     "date_completed": later(modified, 24) if rng.random() < 0.3 else None,
                     "date_last_interacted": later(modified, 24), "status": str(rng.randrange(1, 7)),
                     "standing": rng.choice(["active", "paused", "complete"]), "type": str(rng.randrange(1, 5)),
-                    "job_type": str(rng.randrange(1, 5)), "against": f"companies/{company}",
+                    "job_type": str(rng.randrange(1, 5)), "against": company and f"companies/{company}",
                     "against_id": company, "against_type": "company", "company": company, "manager": ref(),
                     "modified_by": ref(), "rate": ref(), "rate_charged": money(50, 250), "paused": flag(),
                     "affiliation": ref(), "custom_id": f"JOB#{rid}", "staff_bookmarked": flag()}
@@ -261,7 +351,8 @@ class AcceloSim(SimApp):
                 "financial_level": rng.choice(["all", "none", "own"]), "title": rng.choice(["Mr", "Ms", "Dr", ""]),
                 "email": f"{first.lower()}.{rid}@planet-express.example", "mobile": f"0400 {rng.randrange(10**5):06d}",
                 "phone": f"03 9000 {rng.randrange(10**4):04d}", "fax": None, "position": rng.choice(["Pilot", "Dev"]),
-                "username": f"{first.lower()}{rid}", "timezone": "Australia/Melbourne"}
+                "username": f"{first.lower()}{rid}", "timezone": "Australia/Melbourne",
+                "staff_rate": money(80, 250), "staff_cost_rate": money(30, 80)}
 
     def truth(self, resource: str) -> dict[int, dict[str, str | None]]:
         ds = self.data[resource]
@@ -421,7 +512,8 @@ class AcceloSim(SimApp):
             raise BadRequest(f"The token's scope does not allow reading {resource}.", 403, "invalid_permission")
         clauses = self.parse_filters(resource, params.get("_filters"))
         if len(parts) == 2 and parts[1] == "count":
-            return self.envelope(request, {"count": str(self.count_matching(resource, clauses))})
+            count = str(self.count_matching(resource, clauses))
+            return self.envelope(request, count if self.count_shape == "bare" else {"count": count})
         fields = self.parse_fields(resource, params.get("_fields"))
         if len(parts) == 2:
             try:
@@ -459,19 +551,17 @@ class AcceloSim(SimApp):
             raise BadRequest(f"{key} must be at least {minimum}.")
         return value
 
-    def parse_fields(self, resource: str, raw: Any) -> tuple[str, ...] | None:
-        """None: every field (``_ALL``); else the default fields plus the names asked for."""
+    def parse_fields(self, resource: str, raw: Any) -> tuple[str, ...]:
+        """The default fields plus the names asked for; ``_ALL`` stands for every field but NOT_IN_ALL."""
         if isinstance(raw, list):
             raw = ",".join(map(str, raw))
         names = [re.sub(r"\(.*\)$", "", f).strip() for f in split_top(str(raw or ""))]
-        if "_ALL" in names:
-            return None
         return tuple(dict.fromkeys([*DEFAULT_FIELDS[resource], *names]))
 
     @staticmethod
-    def project(record: dict[str, Any], fields: tuple[str, ...] | None) -> dict[str, Any]:
-        if fields is None:
-            return record
+    def project(record: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+        if "_ALL" in fields:
+            return {k: v for k, v in record.items() if k not in NOT_IN_ALL or k in fields}
         return {f: record[f] for f in fields if f in record}  # unknown names are silently omitted
 
     def parse_filters(self, resource: str, raw: Any) -> dict[str, tuple[str, list[str]]]:
@@ -499,7 +589,7 @@ class AcceloSim(SimApp):
                 out[name] = (m.group(2), [DATE_FILTERS[resource][m.group(1)], args[0]])
             elif re.fullmatch(r"(id|standing)(_not)?", name) and name.split("_")[0] in sample:
                 out[name] = ("not" if name.endswith("_not") else "in", [name.split("_")[0], *args])
-            elif resource == "staff" and re.fullmatch(r"id_(greater|less)_than(_or_equal)?", name):
+            elif re.fullmatch(r"id_(greater|less)_than(_or_equal)?", name):
                 if len(args) != 1 or not args[0].isdigit():
                     raise BadRequest(f"Filter {name} takes one number.")
                 out[name] = (name[3:], ["id", args[0]])
@@ -518,10 +608,51 @@ class AcceloSim(SimApp):
         since = datetime.fromtimestamp(int(rest[0][1][1]) + 1, tz=timezone.utc) if rest else None
         return True, since
 
+    def _id_range(self, resource: str, clauses: dict[str, tuple[str, list[str]]]) -> tuple[int, int] | None:
+        """Indices [lo, hi) when every clause is an id range, in id order (the delete checks' counts and id
+        listings): answered from the dataset without generating a record."""
+        if clauses.get("order", ("asc", ["id"])) != ("asc", ["id"]):
+            return None
+        lo, hi = 0, self.data[resource].size
+        for key, (kind, args) in clauses.items():
+            if key == "order":
+                continue
+            if kind not in RANGES:
+                return None
+            v = int(args[1])  # id v is index v - 1
+            if kind == "greater_than":
+                lo = max(lo, v)
+            elif kind == "greater_than_or_equal":
+                lo = max(lo, v - 1)
+            elif kind == "less_than":
+                hi = min(hi, v - 1)
+            else:
+                hi = min(hi, v)
+        return lo, max(lo, hi)
+
+    def _in_range(self, resource: str, lo: int, hi: int, window: tuple[int, int] | None) -> list[int]:
+        ds = self.data[resource]
+        with ds.lock:
+            gone = sorted(i for i in ds.deleted if lo <= i < hi)
+        offset, limit = window or (0, 10**12)
+        out: list[int] = []
+        i = nth_kept(lo, offset, gone)
+        skip = set(gone)
+        while len(out) < limit and i < hi:
+            if i not in skip:
+                out.append(i)
+            i += 1
+        return out
+
     def count_matching(self, resource: str, clauses: dict[str, tuple[str, list[str]]]) -> int:
         indexed, since = self._indexed(resource, clauses)
         if indexed:
             return len(self.data[resource].by_id(since, 0, 10**12))  # indices only: no record is generated
+        span = self._id_range(resource, clauses)
+        if span is not None:
+            ds = self.data[resource]
+            with ds.lock:
+                return span[1] - span[0] - sum(1 for i in ds.deleted if span[0] <= i < span[1])
         return len(self.select(resource, clauses, None))
 
     def select(self, resource: str, clauses: dict[str, tuple[str, list[str]]],
@@ -534,6 +665,9 @@ class AcceloSim(SimApp):
         if indexed:
             offset, limit = window or (0, 10**9)
             return [self.record(resource, i) for i in ds.by_id(since, offset, limit)]
+        span = self._id_range(resource, clauses)
+        if span is not None:
+            return [self.record(resource, i) for i in self._in_range(resource, *span, window)]
         rows = [r for r in (self.record(resource, i) for i in ds.all() if ds.exists(i)) if _matches(r, rest)]
         key_field = order[1][0]
 
@@ -567,7 +701,7 @@ def _matches(record: dict[str, Any], clauses: list[tuple[str, list[str]]]) -> bo
             hit = str(record.get(args[0])) in args[1:]
             if hit != (kind == "in"):
                 return False
-        else:  # staff id ranges
+        else:  # id ranges
             value, bound = int(record["id"]), int(args[1])
             ok = {"greater_than": value > bound, "less_than": value < bound,
                   "greater_than_or_equal": value >= bound, "less_than_or_equal": value <= bound}[kind]

@@ -15,8 +15,14 @@ self-hosted mode with neither. ``shuffle_ties`` reshuffles records with equal so
 request, reproducing the duplicates and losses of ``$skip`` paging.
 
 List requests of the connector's shapes (``$orderby=<cursor>[,id]`` with ``cursor ge|gt T`` and keyset
-bounds, or id order without a filter, as the ``$top=1`` probe) take an indexed path that costs the page,
-not the table, and returns exactly what the general path (generate, filter and sort every record) does.
+bounds, id order without a filter, as the ``$top=1`` probe, or the delete sweep ``$orderby=id`` with
+``id gt X``) take an indexed path that costs the page, not the table, and returns exactly what the
+general path (generate, filter and sort every record) does.
+
+Deletes (``delete_random``) behave as the real API shows them: the record leaves every listing, its
+id-only listing, lookups by id (404) and the truth; there is no tombstone or deleted-records feed. Its
+``customFields`` (contacts, companies, opportunities) go with it: the connector's child rows of it must
+be deleted too. Cascades between entities are undocumented for Act!, so none is simulated.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ import re
 import secrets
 import threading
 import time
+from array import array
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -392,6 +399,14 @@ def keyset_bounds(tree: Any | None, cursor: str, id_kind: str) -> Bounds | None:
     return start, after
 
 
+def sweep_bound(tree: Any, id_kind: str) -> str | None:
+    """The X of the delete sweep's filter ``id gt X`` (a literal of the id's own kind), else None."""
+    match tree:
+        case Compare(op="gt", left=Prop(path=("id",)), right=Literal() as rid) if rid.kind == id_kind:
+            return rid.value
+    return None
+
+
 # The simulator ---------------------------------------------------------------------------------------
 
 DATETIME_FIELDS = {"created", "edited", "importDate", "birthday", "openDate", "estimatedCloseDate",
@@ -419,6 +434,7 @@ ENTITIES = {
     "products": Entity("products", ("products",), "editDate"),
 }
 ROUTES = {route: entity for entity in ENTITIES.values() for route in entity.routes}
+DELETABLE = ("contacts", "companies", "opportunities", "activities", "products")  # in delete_random's rotation
 
 FIRST = ["Bruce", "Ada", "Grace", "Alan", "Chris", "Dana", "Émile", "Farah", "Gus", "Hana", "Ivo", "June"]
 LAST = ["Vanderpelt", "Lovelace", "Hopper", "Turing", "O'Neil", "Nakamura", "Müller", "Okafor", "Silva"]
@@ -516,6 +532,7 @@ class ActSim(SimApp):
         self._groups: dict[tuple[str, int, int, int], list[tuple[str, int]]] = {}
         self._changed_ids: dict[str, dict[int, str]] = {}
         self._id_prefixes: dict[str, tuple[int, list[tuple[str, int]]]] = {}
+        self._id_orders: dict[str, tuple[int, array]] = {}
 
     # Records --------------------------------------------------------------------------------------
     def record_id(self, entity: str, i: int) -> str:
@@ -610,6 +627,33 @@ class ActSim(SimApp):
             self._cache.clear()  # regenerating is exact; holding a million records is not affordable
         self._cache[(entity, i)] = (version, rec)
         return rec
+
+    def delete_random(self, rng: random.Random, n: int) -> list[tuple[str, str]]:
+        """Delete ``n`` live records, spread over the entities in turn (contacts, companies and opportunities
+        take their custom-field values with them); returns (entity, id) of each. An entity with no live
+        record left is passed over."""
+        out: list[tuple[str, str]] = []
+        names = list(DELETABLE)
+        turn = 0
+        while len(out) < n and names:
+            name = names[turn % len(names)]
+            dataset = self.data[name]
+            pick = None
+            for _ in range(32):  # random probes first: a scan of a million records costs seconds
+                i = rng.randrange(dataset.size) if dataset.size else 0
+                if dataset.exists(i):
+                    pick = i
+                    break
+            if pick is None:
+                live = [i for i in dataset.all() if dataset.exists(i)]
+                if not live:
+                    names.remove(name)
+                    continue
+                pick = rng.choice(live)
+            dataset.delete(pick)
+            out.append((name, self.record_id(name, pick)))
+            turn += 1
+        return out
 
     def truth(self, entity: str) -> dict[str, dict[str, Any]]:
         """Every visible record by id (``activity_types``: the task types)."""
@@ -822,10 +866,15 @@ class ActSim(SimApp):
         except ODataError:
             return None  # the general path words the error
         bounds: Bounds | None = None
+        after: str | None = None  # the delete sweep's ``id gt after``
         cursor = entity.cursor
         if cursor and order in ([((cursor,), False)], [((cursor,), False), (("id",), False)]):
             bounds = keyset_bounds(tree, cursor, "guid" if "id" in entity.guid_fields else "string")
             if bounds is None:
+                return None
+        elif order == [(("id",), False)] and tree is not None:
+            after = sweep_bound(tree, "guid" if "id" in entity.guid_fields else "string")
+            if after is None:
                 return None
         elif tree is not None or order not in ([], [(("id",), False)]):
             return None
@@ -837,11 +886,12 @@ class ActSim(SimApp):
                 return options  # the same template as the general path, so the same 400
             if bounds is not None:
                 page = self._cursor_page(entity, tree, bounds, options.skip, options.top, types)
+            elif tree is not None:
+                page = self._sweep_page(entity, after, options.skip, options.top)
             else:
                 found = self._id_page(entity, options.skip, options.top)
-                if found is None:
-                    return None
-                page = found
+                # Past the kept prefix (a sweep's first page of 5000): the full id order, built once.
+                page = found if found is not None else self._sweep_page(entity, None, options.skip, options.top)
         self.indexed_hits += 1
         return self.page_response(entity.name, page, options.select)
 
@@ -967,6 +1017,43 @@ class ActSim(SimApp):
             if len(out) == top:
                 return out
         return out if complete else None
+
+    def _sweep_page(self, entity: Entity, after: str | None, skip: int, top: int) -> list[dict[str, Any]]:
+        """Id order, after ``after`` (``id gt after``) or from the start: base records from the full id order
+        (bisected), merged with the inserted records; deleted ones are skipped."""
+        dataset = self.data[entity.name]
+        if top == 0:
+            return []
+        order = self._id_order(entity)
+        first = 0 if after is None else bisect.bisect_right(order, after, key=lambda i: self._id_key(entity, i))
+        inserted = sorted((rid, i) for _, rid, i in self._changed_index(entity)
+                          if i >= dataset.n and (after is None or rid > after))
+
+        def base() -> Iterator[tuple[str, int]]:
+            for k in range(first, len(order)):
+                yield self._id_key(entity, order[k]), order[k]
+
+        out: list[dict[str, Any]] = []
+        for _, i in heapq.merge(base(), inserted):
+            if not dataset.exists(i):
+                continue
+            if skip:
+                skip -= 1
+                continue
+            out.append(self.record(entity.name, i))
+            if len(out) == top:
+                break
+        return out
+
+    def _id_order(self, entity: Entity) -> array:
+        """Every base record's index in id order, computed once per entity (ids do not change with edits);
+        4 bytes a record, so a million contacts cost 4 MB."""
+        dataset = self.data[entity.name]
+        cached = self._id_orders.get(entity.name)
+        if cached is None or cached[0] != dataset.n:
+            ordered = sorted(range(dataset.n), key=lambda i: guid_value(entity.name, self.seed, i))
+            cached = self._id_orders[entity.name] = (dataset.n, array("L", ordered))
+        return cached[1]
 
     def _id_prefix(self, entity: Entity) -> list[tuple[str, int]]:
         dataset = self.data[entity.name]

@@ -21,12 +21,12 @@ from .errors import (
     SyncError,
 )
 from .http import Http
+from .keyset import KeySet
 from .paging import LinkHeader, Offset, Page, PageNumber, close, parallel_page_numbers, prefetch
 from .policy import Backoff
+from .records import typed
 from .sink import FivetranSink, MemorySink
 from .sync import sync_table, sync_tables
-from .keyset import KeySet
-from .records import typed
 from .table import READS, Child, Table, Window, schema_of
 
 __all__ = [

@@ -2,7 +2,8 @@
 
 The SDK can only delete a row by its key, so to delete the children that vanished from a parent we must
 know which it had. The state keeps, per child table, each parent's child keys (a count for positional
-children): ``{"invoices_lines": {"17": [1, 2, 3], "18": 2}}``. Parents without children take no entry.
+children): ``{"invoices_lines": {"17": [1, 2, 3]}, "invoices_notes": {"17": 2}}``. Parents without children
+take no entry.
 """
 
 from __future__ import annotations
@@ -61,8 +62,16 @@ def strip(table: Table, record: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in record.items() if k not in fields}
 
 
+COMMON = "*"  # in a mapping child's index: the field names most parents share, stored once
+
+
 class ChildIndex:
-    """Which children each parent has in the warehouse, kept in the state entry ``children``."""
+    """Which children each parent has in the warehouse, kept in the state entry ``children``.
+
+    Custom fields (mapping children) usually carry the same field names on every record, so the first
+    non-empty set of names is stored once under ``"*"`` and a parent whose names equal it takes no entry.
+    A parent absent from the index is taken to hold that common set: at worst its next change deletes rows
+    it never had, which the destination ignores."""
 
     def __init__(self, table: Table, entry: dict[str, Any]):
         self.table = table
@@ -76,7 +85,7 @@ class ChildIndex:
             name = child.table(self.table.name)
             known = self.index.setdefault(name, {})
             parent = {col: parent_row[k] for k, col in self.table.parent_columns().items()}
-            old = known.get(parent_key)
+            old = known.get(parent_key, known.get(COMMON) if child.mapping else None)
             for row in rows:
                 sink.upsert(name, row)
             if child.key or child.mapping:
@@ -85,12 +94,19 @@ class ChildIndex:
                 gone = set(old or []) - set(new)
                 for key in sorted(gone, key=str):
                     sink.delete(name, {**parent, **_key_columns(key, own)})
-                stored: Any = new
+                stored: Any = sorted(new, key=str) if child.mapping else new  # one order: sets compare equal
             else:
                 for position in range(len(rows), old or 0):
                     sink.delete(name, {**parent, "position": position})
                 stored = len(rows)
-            if rows:
+            if child.mapping:
+                if rows and COMMON not in known:
+                    known[COMMON] = stored
+                if stored == known.get(COMMON) or (not rows and COMMON not in known):
+                    known.pop(parent_key, None)
+                else:
+                    known[parent_key] = stored
+            elif rows:
                 known[parent_key] = stored
             else:
                 known.pop(parent_key, None)
@@ -101,7 +117,8 @@ class ChildIndex:
         parent = {col: keys[k] for k, col in self.table.parent_columns().items()}
         for child in self.table.children:
             name = child.table(self.table.name)
-            old = self.index.get(name, {}).pop(parent_key, None)
+            known = self.index.get(name, {})
+            old = known.pop(parent_key, known.get(COMMON) if child.mapping else None)
             if old is None:
                 continue
             if isinstance(old, int):

@@ -149,10 +149,10 @@ def run_feed(table: Table, feed: DeleteFeed, entry: dict[str, Any], state: dict[
     return deleted
 
 
-def reconcile(table: Table, rec: Reconcile, entry: dict[str, Any], policy: DeletePolicy) -> list[Any]:
+def reconcile(table: Table, rec: Reconcile, known: KeySet, policy: DeletePolicy) -> tuple[list[Any], KeySet | None]:
     """The key values the source no longer has, from a complete listing (raises, deleting nothing, if any
-    request fails)."""
-    known = KeySet.load(entry.get("keys"))
+    request fails), and the complete id listing when there was one."""
+    live: KeySet | None = None
     if rec.ids is not None:
         live = KeySet()
         for page in rec.ids():
@@ -165,7 +165,7 @@ def reconcile(table: Table, rec: Reconcile, entry: dict[str, Any], policy: Delet
             lo, hi = bounds[0], bounds[1] + 1
             _narrow(rec, known, lo, hi, rec.count(lo, hi), gone)  # type: ignore[misc]
     check_share(table, len(gone), len(known), policy)
-    return gone
+    return gone, live
 
 
 def _narrow(rec: Reconcile, known: KeySet, lo: int, hi: int, theirs: int, gone: list[Any]) -> None:
@@ -192,13 +192,24 @@ def run_checks(table: Table, entry: dict[str, Any], state: dict[str, Any], sink:
             if n:
                 log.info(f"[{table.name}] delete feed: {n} deleted{traffic()}")
             deleted += n
-        elif isinstance(mech, Reconcile) and (forced or due(entry, policy)):
-            known = KeySet.load(entry.get("keys"))
-            gone = reconcile(table, mech, entry, policy)
-            n = apply(table, entry, sink, gone, known)
+        elif (isinstance(mech, Reconcile) and not forced and "checked_at" not in entry.get("deletes", {})
+              and not entry.get("keys_partial")):
+            # The first sync has just read every key it holds: nothing to reconcile until the next check.
             entry.setdefault("deletes", {})["checked_at"] = policy.clock()
             sink.checkpoint(state)
-            log.info(f"[{table.name}] delete check ({'cascade' if forced else 'scheduled'}): {len(known) + n} keys "
+        elif isinstance(mech, Reconcile) and (forced or due(entry, policy)):
+            known = KeySet.load(entry.get("keys"))
+            held = len(known)
+            gone, live = reconcile(table, mech, known, policy)
+            n = apply(table, entry, sink, gone, known)
+            if live is not None:
+                # The complete listing is what the source holds now: it also restores keys a crash kept out
+                # of the state. A listed id never delivered can only cause a delete the destination ignores.
+                entry["keys"] = live.dump()
+                entry.pop("keys_partial", None)
+            entry.setdefault("deletes", {})["checked_at"] = policy.clock()
+            sink.checkpoint(state)
+            log.info(f"[{table.name}] delete check ({'cascade' if forced else 'scheduled'}): {held} keys "
                      f"known, {n} deleted{traffic()}")
             deleted += n
     return deleted

@@ -3,8 +3,8 @@
 Deletes found by snapshot comparison or id reconciliation need to know which keys were delivered, and
 the state is the only thing that survives between syncs. Integer ids, which most APIs hand out densely,
 are kept as closed ranges (``[[1, 1000], [1002, 5000]]``): a million dense ids cost a few bytes, and
-each delete splits at most one range. Other keys (strings, composite keys as JSON) are kept as a
-sorted list, one entry per key.
+each delete splits at most one range. Other keys (strings, composite keys as JSON) are kept one by one
+(a set in memory, a sorted list in the state).
 
     keys = KeySet.load(entry.get("keys"))
     keys.add(17); keys.discard(3)
@@ -46,8 +46,7 @@ class KeySet:
     def __init__(self) -> None:
         self._starts: list[int] = []
         self._ends: list[int] = []
-        self._other: list[str] = []
-        self._other_set: set[str] = set()
+        self._other: set[str] = set()
 
     # -- persistence ------------------------------------------------------------------------------------------
 
@@ -59,8 +58,7 @@ class KeySet:
         for start, end in data.get("ranges", []):
             out._starts.append(int(start))
             out._ends.append(int(end))
-        out._other = sorted(str(k) for k in data.get("other", []))
-        out._other_set = set(out._other)
+        out._other = {str(k) for k in data.get("other", [])}
         return out
 
     def dump(self) -> dict[str, Any]:
@@ -68,8 +66,16 @@ class KeySet:
         if self._starts:
             out["ranges"] = [[s, e] for s, e in zip(self._starts, self._ends, strict=True)]
         if self._other:
-            out["other"] = list(self._other)
+            out["other"] = sorted(self._other)
         return out
+
+    def dump_ints(self) -> dict[str, Any]:
+        """Only the integer ranges: cheap enough to write at every checkpoint."""
+        return {"ranges": [[s, e] for s, e in zip(self._starts, self._ends, strict=True)]} if self._starts else {}
+
+    @property
+    def has_others(self) -> bool:
+        return bool(self._other)
 
     # -- the set ----------------------------------------------------------------------------------------------
 
@@ -80,19 +86,16 @@ class KeySet:
         if isinstance(key, int) and not isinstance(key, bool):
             i = bisect.bisect_right(self._starts, key) - 1
             return i >= 0 and key <= self._ends[i]
-        return str(key) in self._other_set
+        return str(key) in self._other
 
     def __iter__(self) -> Iterator[Any]:
         for s, e in zip(self._starts, self._ends, strict=True):
             yield from range(s, e + 1)
-        yield from self._other
+        yield from sorted(self._other)
 
     def add(self, key: Any) -> None:
         if not (isinstance(key, int) and not isinstance(key, bool)):
-            text = str(key)
-            if text not in self._other_set:
-                self._other_set.add(text)
-                bisect.insort(self._other, text)
+            self._other.add(str(key))
             return
         i = bisect.bisect_right(self._starts, key) - 1
         if i >= 0 and key <= self._ends[i]:
@@ -112,10 +115,7 @@ class KeySet:
 
     def discard(self, key: Any) -> None:
         if not (isinstance(key, int) and not isinstance(key, bool)):
-            text = str(key)
-            if text in self._other_set:
-                self._other_set.remove(text)
-                self._other.pop(bisect.bisect_left(self._other, text))
+            self._other.discard(str(key))
             return
         i = bisect.bisect_right(self._starts, key) - 1
         if i < 0 or key > self._ends[i]:
@@ -160,4 +160,4 @@ class KeySet:
 
     @property
     def others(self) -> list[str]:
-        return list(self._other)
+        return sorted(self._other)

@@ -183,10 +183,11 @@ BY_TYPE = {"STRING": text, "LONG": integer, "INT": integer, "SHORT": integer, "D
 
 
 def typed(columns: Mapping[str, Any], overrides: Mapping[str, Any] | None = None,
-          sep: str = "_") -> Any:
+          sep: str = "_", *, strict: bool = True) -> Any:
     """A row function that loses nothing: declared columns converted by their type (or by ``overrides``:
     column -> converter, e.g. ``epoch``), every other field kept as it comes, nested objects flattened,
-    arrays as JSON. A field the API adds later lands without a code change.
+    arrays as JSON. A field the API adds later lands without a code change. Two fields that flatten to one
+    column name (``a_b`` and ``a: {b}``) are an error naming it, never one silently overwriting the other.
 
         row = typed({"id": "LONG", "date_modified": "UTC_DATETIME"}, {"date_modified": epoch})"""
     converters: dict[str, Any] = {}
@@ -199,7 +200,7 @@ def typed(columns: Mapping[str, Any], overrides: Mapping[str, Any] | None = None
         converters.setdefault(column, overrides[column])  # type: ignore[index]
 
     def shape(record: Mapping[str, Any]) -> dict[str, Any]:
-        row = flatten(record, sep)
+        row = flatten(record, sep, strict=strict)
         for column, fn in converters.items():
             if column in row:
                 try:

@@ -178,7 +178,10 @@ def sync_table(
         result.rows += len(page.records)
         result.pages += 1
         run["resume"] = page.next
-        if known is not None:
+        if known is not None and not known.has_others:
+            # Integer ids are ranges, cheap to write with every page. Other keys are written when the
+            # traversal ends: a crash before then leaves the state without them, which costs a missed
+            # delete at worst (never a wrong one), and the next complete snapshot or id listing restores them.
             entry["keys"] = known.dump()
         if seen is not None:
             run["seen"] = seen.dump()
@@ -190,10 +193,15 @@ def sync_table(
     if seen is not None and known is not None:
         run.pop("seen", None)
         try:
+            known.update(seen)  # keys of pages read before a crash are in the run's seen set, maybe not in known
             gone = dl.snapshot_gone(table, known, seen, policy or dl.DeletePolicy())
             result.deleted = dl.apply(table, entry, sink, gone, known)
         except dl.DeleteSafetyError as exc:
             unsafe = exc
+    if known is not None:
+        entry["keys"] = known.dump()
+        if resumed and known.has_others:
+            entry["keys_partial"] = True  # keys of pages before the crash were never written: a listing restores them
     finish_run(entry)
     sink.checkpoint(state)
     if unsafe is not None:
