@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import random
 import threading
+from datetime import date
 
+import duckdb
 import pytest
 
 from simulators.awardco import AwardcoSim
@@ -14,7 +16,8 @@ from tests.support import ConnectorDir, compare
 pytestmark = pytest.mark.e2e
 
 LIST_FIELDS = ["first_name", "last_name", "email", "balance", "currency_code", "updated_at", "created_at"]
-REPORT_FIELDS = ["first_name", "last_name", "email", "username", "status"]
+REPORT_FIELDS = ["first_name", "preferred_name", "last_name", "email", "username", "country", "status",
+                 "hire_date", "created_date", "archived_date"]
 
 
 def list_truth(sim: AwardcoSim) -> dict:
@@ -23,9 +26,31 @@ def list_truth(sim: AwardcoSim) -> dict:
                 "created_at": u["created_at"]} for k, u in sim.truth().items()}
 
 
+def us_date(text: str) -> str:
+    """``05/19/2025`` or ``5/13/2020 4:01:02 PM`` -> ISO, for the comparison with the warehouse."""
+    from datetime import datetime
+
+    fmt = "%m/%d/%Y %I:%M:%S %p" if " " in text else "%m/%d/%Y"
+    return datetime.strptime(text, fmt).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def report_truth(sim: AwardcoSim) -> dict:
-    return {k: {"first_name": r["First Name"], "last_name": r["Last Name"], "email": r["Email"],
-                "username": r["Username"], "status": r["Status"]} for k, r in sim.report_truth().items()}
+    return {k: {"first_name": r["FIRST NAME"], "preferred_name": r["PREFERRED NAME"] or None,
+                "last_name": r["LAST NAME"], "email": r["EMAIL"], "username": r["USERNAME"], "country": r["COUNTRY"],
+                "status": r["STATUS"], "hire_date": date.fromisoformat(us_date(r["HIRE DATE"])[:10]),
+                "created_date": us_date(r["CREATED DATE"]),
+                "archived_date": us_date(r["ARCHIVED DATE"]) if r["ARCHIVED DATE"] else None}
+            for k, r in sim.report_truth().items()}
+
+
+def deleted_flags(conn: ConnectorDir, table: str, key: str) -> dict:
+    """Every row's key -> its _fivetran_deleted flag, straight from the warehouse."""
+    con = duckdb.connect(str(conn.warehouse), read_only=True)
+    try:
+        return {row[0] if len(row) == 2 else row[:-1]: bool(row[-1])
+                for row in con.sql(f'select {key}, _fivetran_deleted from tester."{table}"').fetchall()}
+    finally:
+        con.close()
 
 
 def config(server: Server, **extra: str) -> dict[str, str]:
@@ -66,6 +91,16 @@ def test_list_mode_first_sync_edits_between_and_during(tmp_path):
         assert conn.debug(cfg).returncode == 0
         check(conn, list_truth(sim), LIST_FIELDS)
 
+        # Deletes between syncs: the id reconciliation (due at once with deletes_check_hours=0) finds them.
+        sim.scheduler.fire(10**9)  # the inserts scheduled "during" above, if those short syncs never reached them
+        gone = set(sim.delete_random(rng, 12))
+        run = conn.debug({**cfg, "deletes_check_hours": "0"})
+        assert run.returncode == 0, run.output[-3000:]
+        assert "12 deleted" in run.output
+        flags = deleted_flags(conn, "user", "employee_id")
+        assert {k for k, deleted in flags.items() if deleted} == gone
+        check(conn, list_truth(sim), LIST_FIELDS)
+
 
 def test_report_mode_snapshot(tmp_path):
     sim = AwardcoSim(users=2300, report_page_size=1000, polls_before_done=1)
@@ -75,9 +110,26 @@ def test_report_mode_snapshot(tmp_path):
         assert run.returncode == 0, run.output[-3000:]
         check(conn, report_truth(sim), REPORT_FIELDS)
         assert sim.requests_to("/api/v2/reports/tasks/101/pages") == 3
-        sim.users.edit_random(30, random.Random(1))
-        assert conn.debug(config(server)).returncode == 0
+        rng = random.Random(1)
+        sim.users.edit_random(30, rng)
+        # Deletes (each user's metadata rows go with it) and archives (updates, never deletes) between syncs.
+        gone = set(sim.delete_random(rng, 25))
+        active = [k for k, r in sim.report_truth().items() if r["STATUS"] == "Active"]
+        archived = set(rng.sample(active, 5))
+        for k in archived:
+            sim.archive(sim.index_of(k))
+        run = conn.debug(config(server, deletes_check_hours="0"))
+        assert run.returncode == 0, run.output[-3000:]
         check(conn, report_truth(sim), REPORT_FIELDS)
+        users = deleted_flags(conn, "user", "employee_id")
+        assert {k for k, deleted in users.items() if deleted} == gone
+        assert all(r["status"] == "Archived" and r["archived_date"] for r in conn.rows("user")
+                   if r["employee_id"] in archived)
+        metadata = deleted_flags(conn, "user_metadata", "parent_employee_id, field, value")
+        live = {(k[0], k[1]): k[2] for k, deleted in metadata.items() if not deleted}
+        assert live == sim.metadata_truth()
+        dead = {k[0] for k, deleted in metadata.items() if deleted}
+        assert gone <= dead  # the cascade: every deleted user's metadata rows are flagged too
 
 
 def test_kill_at_random_points_then_resume(tmp_path):

@@ -38,6 +38,17 @@ def _deletes(table: Table) -> str:
     return "; ".join(parts)
 
 
+def _short_deletes(table: Table) -> str:
+    """The summary column: the mechanisms' names."""
+    names = []
+    for mech in table.deletes:
+        kind = type(mech).__name__
+        if kind == "Reconcile":
+            kind = "id listing" if getattr(mech, "ids", None) is not None else "count bisection"
+        names.append({"DeleteFeed": "delete feed", "Snapshot": "snapshot"}.get(kind, kind))
+    return " + ".join(names) or "none"
+
+
 def _read(table: Table) -> str:
     text = READS[table.read]
     if table.cursor:
@@ -101,7 +112,7 @@ def page(name: str, tables: list[Table]) -> str:
              "| table | primary key | read | deletes |", "|---|---|---|---|"]
     for table in tables:
         lines.append(f"| [{table.name}](#{table.name}) | {', '.join(snake(k) for k in table.primary_key)} | "
-                     f"{table.read} | {_deletes(table).split(';')[0]} |")
+                     f"{table.read} | {_short_deletes(table)} |")
         for child in table.children:
             entry = table.child_schema(child)
             lines.append(f"| [{entry['table']}](#{entry['table']}) | {', '.join(entry['primary_key'])} | "
@@ -117,7 +128,10 @@ def page(name: str, tables: list[Table]) -> str:
         lines += _column_table(dict(table.columns), table.primary_key, _refs(dict(table.refs))) + [""]
         for child in table.children:
             lines += _child_section(table, child)
-    return "\n".join(lines).rstrip() + "\n"
+    text = "\n".join(lines).rstrip() + "\n"
+    while "\n\n\n" in text:
+        text = text.replace("\n\n\n", "\n\n")
+    return text
 
 
 def layers(nodes: list[str], links: list[tuple[str, str]]) -> list[list[str]]:

@@ -7,6 +7,11 @@ Reports v2: ``POST /api/v2/reports/{id}`` -> ``{"taskId"}``, status "in progress
 ``polls_before_done`` polls, then "completed" with an absolute ``paginatedApiBaseUrl``; CSV pages with a
 BOM and a header row each; 60 requests per minute per key, 429 with ``Retry-After`` and no
 ``X-RateLimit-*`` headers.
+
+USERS report columns are the help centre's (capitals; ``header_style="title"`` writes ``Employee ID``),
+including ``Meta : <field>`` metadata columns; ``selectedColumns`` picks columns by name (case, spacing and
+punctuation ignored; an unknown name is a 400). Users are archived (status and archived date change, the
+user stays in every listing) or, rarely, deleted: a deleted user leaves the list, the report and the truth.
 """
 
 from __future__ import annotations
@@ -15,8 +20,10 @@ import argparse
 import csv
 import io
 import itertools
+import random
+import re
 import threading
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from werkzeug.wrappers import Request, Response
@@ -25,7 +32,10 @@ from .harness import Dataset, Faults, SimApp, json_response, serve_forever
 
 REPORT_IDS = {2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 14, 15, 16, 18, 21}
 USERS_REPORT = 9
-REPORT_COLUMNS = ["Employee ID", "First Name", "Last Name", "Email", "Username", "Status"]
+REPORT_COLUMNS = ["EMPLOYEE ID", "FIRST NAME", "PREFERRED NAME", "LAST NAME", "EMAIL", "USERNAME", "COUNTRY",
+                  "HIRE DATE", "CREATED DATE", "ARCHIVED DATE", "STATUS", "Meta : Department", "Meta : Location"]
+METADATA = {"Department": ["Sales", "Finance", "Engineering", "People"], "Location": ["HQ", "Remote", ""]}
+COUNTRIES = ["US", "US", "GB", "AU", "DE"]
 FIRST = ["Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances", "Ken", "Radia", "Tim", "Zoë", "José"]
 LAST = ["Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Allen", "Thompson", "Perlman", "O'Brien"]
 
@@ -34,10 +44,27 @@ def iso(dt: datetime) -> str:
     return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def us_time(dt: datetime) -> str:
+    """The help centre's ``05/13/2020 4:01:02 PM`` form (month and day unpadded, as the UI writes them)."""
+    dt = dt.astimezone(timezone.utc)
+    hour = dt.hour % 12 or 12
+    return f"{dt.month}/{dt.day}/{dt.year} {hour}:{dt.minute:02d}:{dt.second:02d} {'AM' if dt.hour < 12 else 'PM'}"
+
+
+def header_key(header: str) -> str:
+    return re.sub(r"[^0-9a-z]", "", header.lower())
+
+
+def title_header(header: str) -> str:
+    if header.startswith("Meta : "):
+        return header
+    return " ".join(w if w == "ID" else w.capitalize() for w in header.split(" "))
+
+
 class AwardcoSim(SimApp):
     def __init__(self, users: int = 250, *, tie: int = 1, api_keys: dict[str, set[str]] | None = None,
                  per_minute: int | None = 60, report_page_size: int = 1000, polls_before_done: int = 2,
-                 faults: Faults | None = None, seed: int = 7, latency: float = 0.0):
+                 faults: Faults | None = None, seed: int = 7, latency: float = 0.0, header_style: str = "upper"):
         super().__init__(faults=faults, limits=[(per_minute, 60.0)] if per_minute else None, latency=latency)
         self.users = Dataset(users, tie=tie, seed=seed)
         self.api_keys = api_keys if api_keys is not None else {"test-key": {"users", "reports"}}
@@ -47,6 +74,9 @@ class AwardcoSim(SimApp):
         self._task_ids = itertools.count(101)
         self._tasks_lock = threading.Lock()
         self.fail_next_task: tuple[str, str] | None = None  # (errorCode, message)
+        self.header_style = header_style
+        self.archived: dict[int, datetime] = {}  # users archived through archive(), with the day
+        self.report_bodies: list[dict[str, Any]] = []  # each report request body, for the tests
 
     # Records ------------------------------------------------------------------------------------
     @staticmethod
@@ -68,16 +98,55 @@ class AwardcoSim(SimApp):
         }
 
     def report_row(self, i: int) -> dict[str, str]:
+        """The USERS report row, keyed by the columns of REPORT_COLUMNS; every value a string."""
         u = self.user(i)
-        status = "Active" if self.users.rng(i).random() > 0.1 else "Archived"
-        return {"Employee ID": u["employeeId"], "First Name": u["firstName"], "Last Name": u["lastName"],
-                "Email": u["email"], "Username": u["email"].split("@")[0], "Status": status}
+        rng = random.Random(f"{self.users.seed}|report|{i}|{self.users.version(i)}")
+        created = self.users.created(i)
+        archived_on = self.archived.get(i)
+        if archived_on is None and rng.random() < 0.1:
+            archived_on = created + timedelta(days=rng.randint(1, 400))
+        hired = created - timedelta(days=rng.randint(0, 3000))
+        return {"EMPLOYEE ID": u["employeeId"], "FIRST NAME": u["firstName"],
+                "PREFERRED NAME": rng.choice(["", "", u["firstName"][:3]]), "LAST NAME": u["lastName"],
+                "EMAIL": u["email"], "USERNAME": u["email"].split("@")[0], "COUNTRY": rng.choice(COUNTRIES),
+                "HIRE DATE": hired.strftime("%m/%d/%Y"), "CREATED DATE": us_time(created),
+                "ARCHIVED DATE": archived_on.strftime("%m/%d/%Y") if archived_on else "",
+                "STATUS": "Archived" if archived_on else "Active",
+                **{f"Meta : {k}": rng.choice(v) for k, v in METADATA.items()}}
 
     def truth(self) -> dict[str, dict[str, Any]]:
         return {self.employee_id(i): self.user(i) for i in self.users.all() if self.users.exists(i)}
 
     def report_truth(self) -> dict[str, dict[str, str]]:
         return {self.employee_id(i): self.report_row(i) for i in self.users.all() if self.users.exists(i)}
+
+    def metadata_truth(self) -> dict[tuple[str, str], str]:
+        """(employeeId, metadata field) -> value, for the non-empty metadata of users that exist."""
+        out = {}
+        for key, r in self.report_truth().items():
+            for column, value in r.items():
+                if column.startswith("Meta : ") and value:
+                    out[(key, column[len("Meta : "):])] = value
+        return out
+
+    # Changes ------------------------------------------------------------------------------------
+    def index_of(self, employee_id: str) -> int:
+        return int(employee_id[1:]) - 1
+
+    def archive(self, i: int) -> None:
+        """Archive a user as Awardco does: an update (status, archived date), never a disappearance."""
+        self.archived[i] = self.users.clock()
+        self.users.edit(i)
+
+    def delete_random(self, rng: random.Random, n: int) -> list[str]:
+        """Delete n distinct existing users; returns their employeeIds. Awardco documents no hard delete of
+        users (they are archived), so this stands for the rare removal a complete snapshot still shows. A
+        deleted user's metadata goes with it (in the report it is columns of the user's row)."""
+        live = [i for i in self.users.all() if self.users.exists(i)]
+        picks = rng.sample(live, min(n, len(live)))
+        for i in picks:
+            self.users.delete(i)
+        return [self.employee_id(i) for i in picks]
 
     # HTTP ---------------------------------------------------------------------------------------
     def rate_limited(self, request: Request, headers: dict[str, str], wait: float) -> Response:
@@ -135,10 +204,21 @@ class AwardcoSim(SimApp):
             body = request.get_json(silent=True)
             if not isinstance(body, dict):
                 return json_response({"success": False, "message": "request body must be a JSON object"}, 400)
+            self.report_bodies.append(body)
+            columns = list(REPORT_COLUMNS)
+            wanted = body.get("selectedColumns")
+            if wanted:
+                by_key = {header_key(c): c for c in REPORT_COLUMNS}
+                unknown = [c for c in wanted if not isinstance(c, str) or header_key(c) not in by_key]
+                if unknown:
+                    return json_response({"success": False, "message": f"unknown columns {unknown}"}, 400)
+                picked = {by_key[header_key(c)] for c in wanted}
+                columns = [c for c in REPORT_COLUMNS if c in picked]
             with self._tasks_lock:
                 task_id = next(self._task_ids)
                 self._tasks[task_id] = {"report": report_id, "polls": 0, "failure": self.fail_next_task,
-                                        "rows": self.users.size if report_id == USERS_REPORT else 0}
+                                        "rows": self.users.size if report_id == USERS_REPORT else 0,
+                                        "columns": columns}
                 self.fail_next_task = None
             return json_response({"taskId": task_id})
         if request.method == "GET" and len(parts) == 6 and parts[3] == "tasks":
@@ -177,12 +257,14 @@ class AwardcoSim(SimApp):
         if page < 1 or page > pages:
             return json_response({"success": False, "message": f"page {page} out of range 1..{pages}"}, 400)
         out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=REPORT_COLUMNS, lineterminator="\r\n")
-        writer.writeheader()
+        columns = task["columns"]
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow([title_header(c) if self.header_style == "title" else c for c in columns])
         start = (page - 1) * self.report_page_size
         for i in range(start, min(task["rows"], start + self.report_page_size)):
-            if self.users.exists(i):
-                writer.writerow(self.report_row(i))
+            if self.users.exists(i):  # a deleted user is in no page; an archived one is, as Archived
+                values = self.report_row(i)
+                writer.writerow([values[c] for c in columns])
         return Response("\ufeff" + out.getvalue(), status=200, headers={"Content-Type": "text/csv"})
 
 
