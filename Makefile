@@ -3,6 +3,8 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Tests run in parallel: end-to-end runs spend much of their time waiting on rate limits and report polls.
+TEST_WORKERS ?= 3
 
 .PHONY: demo test lint bench package reliability docs clean
 
@@ -17,7 +19,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check src connectors tests tools bench
-	DO_NOT_TRACK=1 PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -q
+	DO_NOT_TRACK=1 PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --durations=15
 
 bench: $(STAMP)
 	DO_NOT_TRACK=1 PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m bench.run

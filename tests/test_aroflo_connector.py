@@ -19,7 +19,13 @@ conn = load_connector()
 
 SECRETS = {"secret_key": "Sup3rSecretKey!", "uencoded": "dXNlcm5hbWU=", "pencoded": "cGFzc3dvcmQx",
            "org_encoded": "b3JnYW5pc2F0aW9u"}
-KEYS = {"users": ("userid",), "suppliers": ("supplierid",), "payments": ("paymentid",)}
+KEYS = {"users": ("userid",), "suppliers": ("supplierid",), "payments": ("paymentid",),
+        "users_custom_fields": ("parent_userid", "fieldid"), "users_permission_groups": ("parent_userid", "groupid"),
+        "suppliers_custom_fields": ("parent_supplierid", "fieldid"), "suppliers_orgs": ("parent_supplierid", "orgid")}
+PARENTS = ("users", "suppliers", "payments")
+CHILDREN = {"users": {"users_custom_fields": ("customfields", "fieldid"),
+                      "users_permission_groups": ("permissiongroups", "groupid")},
+            "suppliers": {"suppliers_custom_fields": ("customfields", "fieldid"), "suppliers_orgs": ("orgs", "orgid")}}
 
 
 def valid(**extra: str) -> dict[str, str]:
@@ -73,8 +79,13 @@ def test_defaults_and_schema():
     assert cfg["base_url"] == "https://api.aroflo.com" and cfg["max_records_per_page"] == 500
     assert cfg["timezone"] == "Australia/Melbourne" and cfg["initial_sync_days"] == 0
     tables = conn.schema(valid(enable_payments_sync="false"))
-    assert [(t["table"], t["primary_key"]) for t in tables] == [("users", ["userid"]), ("suppliers", ["supplierid"])]
-    assert conn.schema(valid())[2]["columns"]["amount"] == {"type": "DECIMAL", "precision": 18, "scale": 4}
+    assert [(t["table"], t["primary_key"]) for t in tables] == [
+        ("users", ["userid"]), ("users_custom_fields", ["parent_userid", "fieldid"]),
+        ("users_permission_groups", ["parent_userid", "groupid"]), ("suppliers", ["supplierid"]),
+        ("suppliers_custom_fields", ["parent_supplierid", "fieldid"]),
+        ("suppliers_orgs", ["parent_supplierid", "orgid"])]
+    payments = next(t for t in conn.schema(valid()) if t["table"] == "payments")
+    assert payments["columns"]["amount"] == {"type": "DECIMAL", "precision": 18, "scale": 4}
 
 
 def test_first_sync_where_is_explicit_and_wide():
@@ -93,7 +104,7 @@ def test_row_shaping_types_and_zones():
                  "link": {}})
     assert row["postable"] is True and row["archived"] is False and row["datecreated"] is None
     assert row["datetimeinserted"] == "2018-10-16T02:30:19.580000Z"
-    assert row["address_suburb"] == "Ringwood" and row["orgs"] == [{"a": 1}] and row["link"] is None
+    assert row["address_suburb"] == "Ringwood" and row["orgs"] == '[{"a":1}]' and row["link"] is None
     pay = conn.PAYMENTS.row("UTC")({"paymentid": "x", "amount": "296.7600", "datepaid": "2023/12/18",
                                     "linkprocessed": "false", "datelinkprocessed": ""})
     assert pay["amount"] == "296.7600" and pay["datepaid"] == "2023-12-18" and pay["datelinkprocessed"] is None
@@ -129,8 +140,14 @@ def check(sim: AroFloSim, sink: MemorySink, tz: str = "Australia/Melbourne") -> 
         got = sink.tables.get(spec.table, {})
         assert set(k[0] for k in got) == set(truth), spec.table
         shape = spec.row(tz)
-        stale = [k for k, record in truth.items() if got[(k,)] != shape(record)]
+        nested = CHILDREN.get(spec.table, {})
+        fields = {f for f, _ in nested.values()}
+        stale = [k for k, record in truth.items()
+                 if got[(k,)] != shape({f: v for f, v in record.items() if f not in fields})]
         assert not stale, f"{spec.table}: {len(stale)} stale rows"
+        for child, (field, key) in nested.items():  # exactly the nested elements of live parents
+            expected = {(k, element[key]) for k, record in truth.items() for element in record[field]}
+            assert set(sink.tables.get(child, {})) == expected, child
 
 
 @pytest.mark.parametrize("case, fragment", [
@@ -210,7 +227,7 @@ def test_daily_budget_smaller_than_the_first_load_completes_over_several_days():
         sink = MemorySink(primary_keys=KEYS)
         days = 0
         while not all(state.get("tables", {}).get(t, {}).get("feed") and "run" not in state["tables"][t]
-                      for t in KEYS):
+                      for t in PARENTS):
             result = conn.run(cfg, state, sink)
             assert sim.daily_rejected == 0, "a sync ran into the daily limit"
             assert any(t.status == "paused" for t in result.tables) or days > 0
@@ -223,8 +240,9 @@ def test_daily_budget_smaller_than_the_first_load_completes_over_several_days():
             assert days < 20
         assert days >= 3
         check(sim, sink)
-        total = sum(len(sim.truth(t)) for t in KEYS)
-        assert sink.upserts == total, "rows were delivered twice"
+        total = sum(len(sim.truth(t)) for t in PARENTS)
+        parents = sum(1 for kind, table, _ in sink.ops if kind == "upsert" and table in PARENTS)
+        assert parents == total, "rows were delivered twice"
 
 
 def test_budget_exhausted_message_says_how_far_the_sync_got():
@@ -253,7 +271,7 @@ def test_page_size_change_during_an_interrupted_first_load_loses_nothing():
         sim.daily = 100
         conn.run(sim_config(sim, server, max_records_per_page="7", **extra), state, sink)
         assert set(k[0] for k in sink.tables["users"]) == set(sim.truth("users"))
-        assert sink.upserts == 40
+        assert sum(1 for kind, table, _ in sink.ops if kind == "upsert" and table == "users") == 40
 
 
 def test_crash_at_random_points_then_resume_in_process():

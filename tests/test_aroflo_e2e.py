@@ -15,6 +15,11 @@ from tests.support import ConnectorDir, compare
 pytestmark = pytest.mark.e2e
 
 KEYS = {"users": "userid", "suppliers": "supplierid", "payments": "paymentid"}
+# child table -> (parent table, nested field, the element's key)
+CHILDREN = {"users_custom_fields": ("users", "customfields", "fieldid"),
+            "users_permission_groups": ("users", "permissiongroups", "groupid"),
+            "suppliers_custom_fields": ("suppliers", "customfields", "fieldid"),
+            "suppliers_orgs": ("suppliers", "orgs", "orgid")}
 
 
 def truth(sim: AroFloSim, table: str) -> dict:
@@ -55,6 +60,23 @@ def check(conn: ConnectorDir, sim: AroFloSim) -> None:
         fields = list(next(iter(expected.values())))
         result = compare(conn.rows(table), expected, key, fields)
         assert result.ok, f"{table}: {result}"
+    for child, (parent, field, key) in CHILDREN.items():  # the live child rows are exactly the nested elements
+        expected_keys = {(k, e[key]) for k, r in sim.truth(parent).items() for e in r[field]}
+        assert set(flags(conn, child)) >= expected_keys, child
+        assert {k for k, deleted in flags(conn, child).items() if not deleted} == expected_keys, child
+
+
+def flags(conn: ConnectorDir, table: str) -> dict[tuple, bool]:
+    """Primary key -> _fivetran_deleted, straight from the warehouse."""
+    import duckdb
+
+    key = [f"parent_{CHILDREN[table][0][:-1]}id", CHILDREN[table][2]] if table in CHILDREN else [KEYS[table]]
+    con = duckdb.connect(str(conn.warehouse), read_only=True)
+    try:
+        rows = con.sql(f'select {", ".join(key)}, _fivetran_deleted from tester."{table}"').fetchall()
+    finally:
+        con.close()
+    return {tuple(r[:-1]): bool(r[-1]) for r in rows}
 
 
 def sync(conn: ConnectorDir, cfg: dict[str, str]) -> str:
@@ -94,6 +116,21 @@ def test_first_sync_edits_between_and_during(tmp_path):
         sync(conn, cfg)
         sync(conn, cfg)
         check(conn, sim)
+
+        # Deletes in every table (users' and suppliers' take their custom fields, groups and orgs with them),
+        # found by the next sync: the supplier feed's isdeleted entries, the users and payments id listings.
+        before = {t: sim.truth(t) for t in KEYS}
+        gone = sim.delete_random(rng, 12)
+        sync(conn, {**cfg, "deletes_check_hours": "0"})
+        check(conn, sim)
+        for table in KEYS:
+            dead = {k for z, k in gone if z == table}
+            assert dead and {k for (k,), deleted in flags(conn, table).items() if deleted} == dead, table
+        for child, (parent, field, key) in CHILDREN.items():
+            dead = {(k, e[key]) for z, k in gone if z == parent for e in before[parent][k][field]}
+            marked = {k for k, deleted in flags(conn, child).items() if deleted}
+            assert dead <= marked, f"{child}: children of deleted parents not deleted"
+        # check() above: no live child row is marked deleted (those marked left a parent edited or deleted).
 
 
 def test_kill_at_random_points_then_resume(tmp_path):

@@ -94,11 +94,14 @@ def change(rnd: random.Random, sim: AroFloSim) -> None:
         elif store.size:
             store.edit(rnd.randrange(store.size), moment(rnd, sim, created=False) if rnd.random() < 0.6 else None)
     for _ in range(rnd.choice([0, 0, 1, 4])):
-        store = sim.zones[rnd.choice(list(PREFIX))].data
-        if store.changed and rnd.random() < 0.5:
-            store.delete(rnd.choice(sorted(store.changed)))
-        else:
-            store.delete(rnd.randint(0, store.size + 1))
+        zone = rnd.choice(list(PREFIX))
+        store = sim.zones[zone].data
+        pick_changed = store.changed and rnd.random() < 0.5
+        i = rnd.choice(sorted(store.changed)) if pick_changed else rnd.randint(0, store.size + 1)
+        if rnd.random() < 0.5:
+            store.delete(i)
+        else:  # as delete_random does: suppliers then show in the feed with isdeleted = 1
+            sim.delete(zone, i)
     now_at(moment(rnd, sim, created=True) if rnd.random() < 0.5 else datetime.now(timezone.utc))
 
 

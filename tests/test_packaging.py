@@ -61,6 +61,6 @@ def test_packaged_connector_runs_in_a_clean_venv(tmp_path):
         assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
     conn = ConnectorDir.__new__(ConnectorDir)
     conn.name, conn.path = "awardco", tmp_path / "awardco"
-    truth = {k: {"email": r["Email"]} for k, r in sim.report_truth().items()}
+    truth = {k: {"email": r["EMAIL"]} for k, r in sim.report_truth().items()}
     result = compare(conn.rows("user"), truth, "employee_id", ["email"])
     assert result.ok, str(result)

@@ -63,6 +63,38 @@ def check(conn: ConnectorDir, sim: XurrentSim, tables: tuple[str, ...] = TABLES)
         assert result.ok, f"{table}: {result}"
 
 
+# Child tables: (parent table, array field); their rows are keyed by the parent id plus the custom field id
+# or the position in the array.
+CHILDREN = {"organizations_contacts": ("organizations", "contacts"),
+            "organizations_addresses": ("organizations", "addresses"),
+            "organizations_custom_fields": ("organizations", "custom_fields"),
+            "projects_custom_fields": ("projects", "custom_fields")}
+CHILD_KEYS = {name: ("parent_id", "field_id" if field == "custom_fields" else "position")
+              for name, (_, field) in CHILDREN.items()}
+
+
+def child_truth(sim: XurrentSim) -> dict[str, set[tuple]]:
+    """The keys each child table must hold live."""
+    out: dict[str, set[tuple]] = {}
+    for name, (parent, field) in CHILDREN.items():
+        out[name] = {(pk, element["id"] if field == "custom_fields" else position)
+                     for pk, record in sim.truth(parent).items()
+                     for position, element in enumerate(record.get(field) or [])}
+    return out
+
+
+def flags(conn: ConnectorDir, table: str, key: tuple[str, ...]) -> dict[tuple, bool]:
+    """Every row of a warehouse table: key -> _fivetran_deleted."""
+    import duckdb
+
+    con = duckdb.connect(str(conn.warehouse), read_only=True)
+    try:
+        rows = con.sql(f'select {", ".join(key)}, _fivetran_deleted from tester."{table}"').fetchall()
+    finally:
+        con.close()
+    return {tuple(r[:-1]): bool(r[-1]) for r in rows}
+
+
 def config(server: Server, **extra: str) -> dict[str, str]:
     return {"oauth_token": TOKEN, "account_id": "widget", "base_url": f"{server.url}/v1",
             "max_records_per_page": "10", **extra}
@@ -100,8 +132,12 @@ def test_first_sync_edits_between_and_during_with_ties(tmp_path):
         run = conn.debug(config(server))
         assert run.returncode == 0, run.output[-3000:]
         check(conn, sim)
-        assert len(sim.log) - before <= 6, "the incremental sync re-read whole tables"
-        assert all("updated_at=%3E%3D" in r.query and "sort=updated_at" in r.query for r in sim.log[before:])
+        reads = [r for r in sim.log[before:] if r.path in {f"/v1/{t}" for t in TABLES}]
+        assert len(reads) <= 6, "the incremental sync re-read whole tables"
+        assert all("updated_at=%3E%3D" in r.query and "sort=updated_at" in r.query for r in reads)
+        # The delete feed costs one read of the archive and one of the trash for all three tables; the id
+        # reconciliation is not due again for 24 hours.
+        assert sorted(r.path for r in sim.log[before:] if r not in reads) == ["/v1/archive", "/v1/trash"]
 
         # Edits and inserts while the sync runs, then one more sync picks them up.
         count = sim.count
@@ -211,3 +247,61 @@ def test_malformed_configuration_fails_clearly_without_secrets(tmp_path):
     assert run.returncode != 0
     assert "oauth_token" in run.output and "spaces" in run.output
     assert "tok-123456" not in run.output
+
+
+def test_deletes_cascade_to_child_tables_and_restores_return(tmp_path):
+    """Records archived or trashed between syncs (organizations with contacts, addresses and custom fields
+    among them, whose child rows go with them), one trashed and purged before the next sync (only the id
+    reconciliation can find it): after the next sync every deleted row, child rows included, has
+    _fivetran_deleted true and nothing else does. Then a trashed organization is restored: it and its
+    child rows come back live."""
+    sim = sim_with(organizations=40, products=25, projects=30, tie=3)
+    rng = random.Random(17)
+    with Server(sim) as server:
+        conn = ConnectorDir("xurrent", tmp_path)
+        cfg = config(server, deletes_check_hours="0")
+        run = conn.debug(cfg)
+        assert run.returncode == 0, run.output[-3000:]
+        delivered = {t: {k[0] for k in flags(conn, t, ("id",))} for t in TABLES}
+
+        gone = sim.delete_random(rng, 9)
+        purged = next(i for i in sorted(sim.truth("products")))
+        sim.remove("products", purged, "trash")
+        sim.erase("products", purged)  # gone from the trash before we saw it: no feed lists it
+        edit_some(sim, rng, 2)
+        run = conn.debug(cfg)
+        assert run.returncode == 0, run.output[-3000:]
+        assert "delete feed" in run.output and "delete check" in run.output
+        check(conn, sim)
+        for table in TABLES:
+            rows = flags(conn, table, ("id",))
+            live = set(sim.truth(table))
+            assert {k[0] for k, deleted in rows.items() if not deleted} == live
+            removed = {i for t, i in gone if t == table} | ({purged} if table == "products" else set())
+            assert {k[0] for k, deleted in rows.items() if deleted} == (delivered[table] - live)
+            assert removed <= delivered[table] - live
+        truth = child_truth(sim)
+        cascaded = 0
+        for name, key in CHILD_KEYS.items():
+            rows = flags(conn, name, key)
+            assert {k for k, deleted in rows.items() if not deleted} == truth[name], name
+            parent = CHILDREN[name][0]
+            cascaded += sum(1 for k, deleted in rows.items() if deleted and (parent, k[0]) in gone)
+        assert cascaded > 0, "no deleted parent took child rows with it"
+
+        # An organization with child rows moves on from the archive to the trash (deleted again: harmless),
+        # or sits there already; it is restored (updated_at unchanged) and read again by id, children too.
+        nested = [i for t, i in gone if t == "organizations" and sim._nested(sim.record(t, i - 1))]
+        back = nested[0]
+        if sim._entry("organizations", back)[0] == "archive":
+            sim.move_to_trash("organizations", back)
+            assert conn.debug(cfg).returncode == 0
+        sim.restore("organizations", back)
+        run = conn.debug(cfg)
+        assert run.returncode == 0, run.output[-3000:]
+        check(conn, sim)
+        assert flags(conn, "organizations", ("id",))[(back,)] is False
+        truth = child_truth(sim)
+        for name, key in CHILD_KEYS.items():
+            rows = flags(conn, name, key)
+            assert {k for k, deleted in rows.items() if not deleted} == truth[name], name

@@ -146,7 +146,7 @@ def _xurrent() -> Kit:
             "token_config": {"oauth_token": "", "client_id": "test-client", "client_secret": "test-secret"},
             "record_key": "id",
             "sink_table": {},
-            "sink_keys": {t: ("id",) for t in TABLES},
+            "sink_keys": {t["table"]: tuple(t["primary_key"]) for t in x.schema({})},  # child tables too
             "hostile_config": {"retry_attempts": "2"},
             "debug_config": {},
             "secrets": lambda config, sim: [config["oauth_token"]],
@@ -216,7 +216,8 @@ def _act() -> Kit:
             "expire_tokens": lambda sim: sim.revoke_tokens(),
             "record_key": "id",
             "sink_table": {},
-            "sink_keys": {t: ("id",) for t in tables},
+            "sink_keys": {t: ("id",) for t in tables} | {f"{t}_custom_fields": ("parent_id", "field") for t in
+                                                         ("contacts", "companies", "opportunities")},
             "hostile_config": {},
             "debug_config": {"enable_debug_logging": "true"},
             "secrets": secrets,

@@ -19,10 +19,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import json
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -36,13 +37,17 @@ from synckit import (
     AuthError,
     Backoff,
     BudgetExhausted,
+    Child,
     ConfigError,
+    DeleteFeed,
     Field,
     FivetranSink,
     Http,
+    KeySet,
     Page,
     PagingError,
     RateLimiter,
+    Reconcile,
     ResponseError,
     SyncError,
     Table,
@@ -52,6 +57,8 @@ from synckit import (
     prefetch,
     records,
     redact,
+    schema_of,
+    selection,
     setup,
     sync_tables,
 )
@@ -85,6 +92,8 @@ def _check_ip(value: str) -> str | None:
     return None
 
 
+NAMES = ("users", "suppliers", "payments")  # the catalogue, in sync order
+
 SPEC = {
     "secret_key": Field(required=True, secret=True, description="AroFlo API secret key (shown once)"),
     "uencoded": Field(required=True, secret=True, description="uEncoded from AroFlo's API settings page"),
@@ -108,6 +117,7 @@ SPEC = {
                                    description="stop the sync when this many daily requests are left"),
     "requests_per_second": Field(kind=int, default=3, minimum=1, maximum=1000),
     "requests_per_minute": Field(kind=int, default=120, minimum=1, maximum=60000),
+    **selection.spec(NAMES, tables_hint="child tables follow their parent"),
 }
 
 # Keys of the published example that do not exist here, with what to do instead.
@@ -127,9 +137,14 @@ def settings(configuration: dict[str, Any]) -> dict[str, Any]:
         if key in raw:
             raise ConfigError(key, f"is not used: {advice}")
     cfg = parse(raw, SPEC)
-    if not any(cfg[f"enable_{t}_sync"] for t in ("users", "suppliers", "payments")):
+    if not any(cfg[f"enable_{t}_sync"] for t in NAMES):
         raise ConfigError("enable_users_sync", "enable_users_sync, enable_suppliers_sync and enable_payments_sync "
                                                "are all false; enable at least one table")
+    # ``tables`` chooses; the older enable_<table>_sync switches can still turn a chosen table off.
+    cfg["chosen"] = [t for t in selection.chosen(cfg, NAMES) if cfg[f"enable_{t}_sync"]]
+    if not cfg["chosen"]:
+        raise ConfigError("tables", f"every table in tables={cfg['tables']!r} is turned off by its "
+                                    "enable_<table>_sync key; choose an enabled table or enable it")
     log.set_debug(cfg["enable_debug_logging"])
     return cfg
 
@@ -143,9 +158,12 @@ def enc(value: Any) -> str:
 
 
 def query_string(zone: str, wheres: list[str] = (), orders: list[str] = (), page: int | None = None,
-                 page_size: int | None = None) -> str:
+                 page_size: int | None = None, joins: Iterable[str] = ()) -> str:
     """The exact query string to send and sign: ``zone=users&where=and%7Carchived%7C%3D%7Cfalse&page=1``."""
     parts = [("zone", zone)] + [("where", w) for w in wheres] + [("order", o) for o in orders]
+    joins = list(joins)
+    if joins:  # joined areas that are not asked for come back as empty placeholders
+        parts.append(("join", ",".join(joins)))
     if page is not None:
         parts.append(("page", page))
     if page_size is not None:
@@ -411,7 +429,8 @@ class Api:
     def probe(self) -> None:
         """A budget-exempt lastupdate request: checks the credentials and learns the day's remaining budget."""
         tomorrow = (datetime.now(timezone.utc) + timedelta(days=1)).strftime("%Y-%m-%d %H:%M:%S")
-        qs = query_string("lastupdate", [clause("zonename", "=", "users"), clause("lastupdateutc", ">", tomorrow)],
+        zone = (self.cfg.get("chosen") or ["users"])[0]  # a chosen zone: a deselected one is never named
+        qs = query_string("lastupdate", [clause("zonename", "=", zone), clause("lastupdateutc", ">", tomorrow)],
                           page=1, page_size=1)
         self.page("lastupdate", qs)
         log.info(f"AroFlo credentials accepted; daily budget: {self.daily.remaining} of {self.daily.limit} "
@@ -464,27 +483,32 @@ def decimal(value: Any) -> str | None:
     return str(number)
 
 
-def flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested objects become ``parent_child`` columns; arrays stay as lists for JSON columns."""
-    out: dict[str, Any] = {}
-    for key, value in record.items():
-        name = f"{prefix}_{key}" if prefix else str(key)
-        if isinstance(value, dict):
-            if value:
-                out.update(flatten(value, name))
-            else:
-                out[name] = None
-        else:
-            out[name] = value
-    return out
-
-
 MONEY = {"type": "DECIMAL", "precision": 18, "scale": 4}
+
+
+def json_value(value: Any) -> Any:
+    """A JSON column's value as a list or object. records.typed has already written arrays as JSON text, and
+    the SDK encodes a string in a JSON column once more (it would land as the string "[]"): decode it."""
+    if isinstance(value, str) and value[:1] in ("[", "{"):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def custom_fields(doc: str) -> Child:
+    """``customfields`` (``join=customfields``): one row per field, keyed by the parent and ``fieldid``."""
+    columns = {"fieldid": "STRING", "name": "STRING", "type": "STRING", "value": "STRING", "archived": "BOOLEAN"}
+    return Child("customfields", key=("fieldid",), name="custom_fields", columns=columns,
+                 row=records.typed(columns), doc=doc)
 
 
 @dataclass(frozen=True)
 class ZoneSpec:
-    """One table: its zone, key, the wide first-sync filter and scan order, columns and converters."""
+    """One table: its zone, key, the wide first-sync filter and scan order, columns and converters, the joins
+    it asks for, its child tables and foreign keys, and how deletes show (``feed``: ``isdeleted`` entries in
+    the lastupdate feed; ``reconcile``: ids missing from a complete listing)."""
 
     table: str
     key: str
@@ -494,21 +518,23 @@ class ZoneSpec:
     order: tuple[str, ...]
     columns: dict[str, Any]
     converters: Callable[[str], dict[str, Callable[[Any], Any]]]
+    joins: tuple[str, ...] = ()
+    children: tuple[Child, ...] = ()
+    refs: dict[str, str] = field(default_factory=dict)
+    deletes: str = "reconcile"
+    doc: str = ""
 
-    def scan_where(self, cfg: dict[str, Any], now: datetime) -> str:
+    def scan_where(self, cfg: dict[str, Any], now: datetime, *, wide: bool = False) -> str:
         start = WIDE_START
-        if cfg["initial_sync_days"]:
+        if cfg["initial_sync_days"] and not wide:
             moment = now - timedelta(days=cfg["initial_sync_days"])
             start = (moment.astimezone(ZoneInfo(cfg["timezone"])) if self.scan_local else moment).replace(tzinfo=None)
         return clause(self.scan_field, ">", start.strftime(self.scan_format))
 
     def row(self, tz: str) -> Callable[[dict], dict]:
-        converters = self.converters(tz)
-
-        def shape(record: dict) -> dict:
-            return records.convert(flatten(record), converters)
-
-        return shape
+        """Lossless: the declared columns typed, every other field kept (objects flattened, arrays as JSON)."""
+        json_columns = {c: json_value for c, kind in self.columns.items() if kind == "JSON"}
+        return records.typed(self.columns, {**json_columns, **self.converters(tz)})
 
 
 USERS = ZoneSpec(
@@ -516,8 +542,14 @@ USERS = ZoneSpec(
     {"userid": "STRING", "givennames": "STRING", "surname": "STRING", "username": "STRING", "email": "STRING",
      "email2": "STRING", "phone": "STRING", "mobile": "STRING", "fax": "STRING", "position": "STRING",
      "accesstype": "STRING", "archived": "BOOLEAN", "org_orgid": "STRING", "org_orgname": "STRING",
-     "customfields": "JSON", "permissiongroups": "JSON", "notes": "JSON", "documentsandphotos": "JSON"},
+     "notes": "JSON", "documentsandphotos": "JSON"},
     lambda tz: {"archived": records.boolean},
+    joins=("customfields", "permissiongroups"),
+    children=(custom_fields("user custom field values"),
+              Child("permissiongroups", key=("groupid",), name="permission_groups",
+                    columns={"groupid": "STRING", "groupname": "STRING"}, doc="the user's permission groups")),
+    deletes="reconcile",
+    doc="AroFlo users (staff and technicians); archived users stay, with archived = true",
 )
 SUPPLIERS = ZoneSpec(
     "suppliers", "supplierid", "datetimeinserted", "%Y-%m-%d %H:%M:%S", True,
@@ -527,11 +559,17 @@ SUPPLIERS = ZoneSpec(
      "fax": "STRING", "website": "STRING", "abn": "STRING", "terms": "STRING", "termsnote": "STRING",
      "postable": "BOOLEAN", "archived": "BOOLEAN", "datecreated": "UTC_DATETIME", "dateinserted": "UTC_DATETIME",
      "datetimeinserted": "UTC_DATETIME", "address_addressline1": "STRING", "address_suburb": "STRING",
-     "address_state": "STRING", "address_postcode": "STRING", "address_country": "STRING", "orgs": "JSON",
-     "locations": "JSON", "contacts": "JSON", "customfields": "JSON", "notes": "JSON",
-     "documentsandphotos": "JSON"},
+     "address_state": "STRING", "address_postcode": "STRING", "address_country": "STRING",
+     "locations": "JSON", "contacts": "JSON", "notes": "JSON", "documentsandphotos": "JSON"},
     lambda tz: {"postable": records.boolean, "archived": records.boolean, "datecreated": local_datetime(tz),
                 "dateinserted": local_datetime(tz), "datetimeinserted": local_datetime(tz)},
+    joins=("customfields",),
+    children=(custom_fields("supplier custom field values"),
+              Child("orgs", key=("orgid",), columns={"orgid": "STRING", "orgname": "STRING", "archived": "BOOLEAN"},
+                    row=records.typed({"orgid": "STRING", "orgname": "STRING", "archived": "BOOLEAN"}),
+                    doc="the business units the supplier belongs to, with its archived flag in each")),
+    deletes="feed",
+    doc="suppliers (vendors); supplier dates are site-local times, converted with the timezone setting",
 )
 PAYMENTS = ZoneSpec(
     "payments", "paymentid", "datepaid", "%Y/%m/%d", True, ("datepaid|asc", "paymentid|asc"),
@@ -542,8 +580,13 @@ PAYMENTS = ZoneSpec(
      "datelinkprocessed": "NAIVE_DATE"},
     lambda tz: {"amount": decimal, "totalamount": decimal, "surchargeamount": decimal, "surchargepercentage": decimal,
                 "datepaid": naive_date, "linkprocessed": records.boolean, "datelinkprocessed": naive_date},
+    refs={"receivedby_userid": "users.userid"},
+    deletes="reconcile",
+    doc="payments received against invoices (read only); datepaid is a business date that edits never move",
 )
 ZONES = (USERS, SUPPLIERS, PAYMENTS)
+assert NAMES == tuple(z.table for z in ZONES)
+DEFAULTS = {key: spec.default for key, spec in SPEC.items()}
 
 
 def feed_time(value: str) -> datetime:
@@ -553,6 +596,18 @@ def feed_time(value: str) -> datetime:
         return datetime.strptime(text, "%Y/%m/%d %H:%M:%S").replace(tzinfo=timezone.utc)
     except ValueError:
         raise ResponseError(f"lastupdate entry has an unreadable lastupdateutc {value!r}") from None
+
+
+def is_deleted(entry: dict[str, Any]) -> bool:
+    """A feed entry's ``isdeleted``: absent, ``""``/``" "``, ``0``/``"0"``/``"false"`` -> False; ``1``/``"1"``/
+    ``"true"`` (any case) -> True; anything else is refused rather than guessed."""
+    value = entry.get("isdeleted")
+    if value is None or str(value).strip() == "":
+        return False
+    try:
+        return bool(records.boolean(value if isinstance(value, bool) else str(value).strip()))
+    except ValueError:
+        raise ResponseError(f"lastupdate entry has an unreadable isdeleted {value!r}") from None
 
 
 def where_time(dt: datetime) -> str:
@@ -568,10 +623,31 @@ def parse_iso(text: str) -> datetime:
 
 
 SECOND = timedelta(seconds=1)
+Change = tuple[datetime, str, bool]  # (lastupdateutc, zoneid, isdeleted)
+
+
+def position(feed: dict[str, Any]) -> dict[str, Any]:
+    return {"t": feed["t"], "done": sorted(feed.get("done", []))}
+
+
+def capped(latest: datetime, done: set[str], signpost: datetime) -> dict[str, Any]:
+    """The feed position at the end of a traversal, capped at its signpost so late-visible changes are re-read."""
+    return {"t": iso(latest), "done": sorted(done)} if latest <= signpost else {"t": iso(signpost), "done": []}
+
+
+def latest_state(changes: list[Change]) -> dict[str, bool]:
+    """zoneid -> deleted, by each id's last entry (a feed that lists every change may show a delete, then a
+    restore)."""
+    out: dict[str, bool] = {}
+    for _, zid, deleted in changes:
+        out.pop(zid, None)
+        out[zid] = deleted
+    return out
 
 
 class ZoneSync:
-    """The traversals of one table: the first-sync scan and the change-feed catch-up (see the module docstring).
+    """The traversals of one table: the first-sync scan, the change-feed catch-up (see the module docstring),
+    and the two delete readers (the feed's ``isdeleted`` entries; the id reconciliation).
 
     Resume tokens (checkpointed after every page):
       scan: {"mode": "scan", "where": <frozen wide where>, "page": N, "feed_from": ISO}
@@ -582,7 +658,7 @@ class ZoneSync:
     record leaving the second mid-read can defeat (departures only shift the unread pages towards page 1).
     """
 
-    def __init__(self, spec: ZoneSpec, api: Api, cfg: dict[str, Any], state: dict[str, Any]):
+    def __init__(self, spec: ZoneSpec, api: Api | None, cfg: dict[str, Any], state: dict[str, Any]):
         self.spec, self.api, self.cfg, self.state = spec, api, cfg, state
         self.size = cfg["max_records_per_page"]
         self.batch = min(self.size, MAX_IDS_PER_REQUEST)
@@ -593,13 +669,20 @@ class ZoneSync:
     def entry(self) -> dict[str, Any]:
         return self.state.setdefault("tables", {}).setdefault(self.spec.table, {})
 
+    def feed_token(self, position: dict[str, Any]) -> dict[str, Any]:
+        if position.get("mode") == "feed":
+            return dict(position)  # a traversal that stopped part-way
+        return {"mode": "feed", "t": position["t"], "done": list(position.get("done", [])), "group": None,
+                "signpost": None, "size": self.batch}
+
     def pages(self, window: Window) -> Iterator[Page]:
         token = window.resume
         if token is None:
             feed = self.entry.get("feed") if self.cfg["enable_incremental_sync"] else None
             if feed:
-                token = {"mode": "feed", "t": feed["t"], "done": list(feed.get("done", [])), "group": None,
-                         "signpost": None, "size": self.batch}
+                token = self.feed_token(feed)
+                if self.spec.deletes == "feed":  # this traversal collects the feed's deletes for deleted_pages
+                    self.entry["deletes_pending"] = {"from": position(feed), "ids": []}
             else:
                 token = {"mode": "scan", "where": self.spec.scan_where(self.cfg, datetime.now(timezone.utc)),
                          "page": 1, "feed_from": None, "size": self.size}
@@ -622,12 +705,15 @@ class ZoneSync:
             return f"the first full load stopped before page {token['page']}"
         return f"the change feed stopped at lastupdateutc {token['t']}"
 
+    def zone_query(self, wheres: list[str], orders: list[str], page: int, size: int, *, joins: bool = True) -> str:
+        return query_string(self.spec.table, wheres, orders, page, size, self.spec.joins if joins else ())
+
     # First sync: scan the zone with an explicit wide where, in a stable order --------------------------------
     def scan(self, token: dict[str, Any]) -> Iterator[Page]:
         previous: list[str] | None = None
         size = token.get("size") or self.size  # frozen: a new page size would shift the page boundaries
         while True:
-            qs = query_string(self.spec.table, [token["where"]], list(self.spec.order), token["page"], size)
+            qs = self.zone_query([token["where"]], list(self.spec.order), token["page"], size)
             rows, full, response = self.api.page(self.spec.table, qs)
             if token["feed_from"] is None:
                 started = server_time(response) or datetime.now(timezone.utc)
@@ -641,14 +727,19 @@ class ZoneSync:
                 token = self.position = {**token, "page": token["page"] + 1}
                 yield Page(rows, token, response)
                 continue
-            # The load is complete: the change feed takes over from just before it began.
+            # The load is complete: the change feed takes over from just before it began, and so does the
+            # reader of deletes in it (kept if an earlier load set it: re-reading deletes is harmless).
             self.entry["feed"] = {"t": token["feed_from"], "done": []}
+            if self.spec.deletes == "feed":
+                self.entry.setdefault("deletes", {}).setdefault("feed", {"t": token["feed_from"], "done": []})
             log.info(f"[{self.spec.table}] first full load complete; the change feed starts at {token['feed_from']}")
             yield Page(rows, None, response)
             return
 
     # Later syncs: the lastupdate change feed, then the changed records by id -------------------------------
-    def feed(self, token: dict[str, Any]) -> Iterator[Page]:
+    def walk(self, token: dict[str, Any]) -> Iterator[tuple[list[Change], dict | None, Any, dict | None]]:
+        """The feed from ``token``: (new changes, next token, response, None) per page, and for the last page
+        (new changes, None, response, the end position)."""
         zone = self.spec.table
         token = dict(token)
         size = token.get("size") or self.batch  # frozen while a second is read by page number
@@ -665,25 +756,24 @@ class ZoneSync:
             if token["signpost"] is None:
                 now = server_time(response) or datetime.now(timezone.utc)
                 token["signpost"] = iso(now - SECOND)
-            changes = [(feed_time(e.get("lastupdateutc")), str(e.get("zoneid") or "")) for e in entries]
-            if any(not zid for _, zid in changes):
+            changes = [(feed_time(e.get("lastupdateutc")), str(e.get("zoneid") or ""), is_deleted(e)) for e in entries]
+            if any(not zid for _, zid, _ in changes):
                 raise ResponseError(f"lastupdate entry for {zone} without a zoneid")
-            new_ids = list(dict.fromkeys(zid for when, zid in changes if not (when == t and zid in done)))
-            rows = self.fetch_ids(new_ids)
+            new = [c for c in changes if not (c[0] == t and c[1] in done)]
+            new_ids = {zid for _, zid, _ in new}
             if group is None:
-                if full and not new_ids and all(when == t for when, _ in changes):
+                if full and not new_ids and all(when == t for when, _, _ in changes):
                     # More changes in second t than one page holds: read that second by page number.
                     token = self.position = {**token, "group": {"dir": "forward", "page": 2}}
                     continue
-                latest = max((when for when, _ in changes), default=t)
-                at_latest = {zid for when, zid in changes if when == latest}
+                latest = max((when for when, _, _ in changes), default=t)
+                at_latest = {zid for when, zid, _ in changes if when == latest}
                 token = {**token, "t": iso(latest), "done": sorted(at_latest | (done if latest == t else set()))}
                 if not full:
-                    self.commit(latest, set(token["done"]), parse_iso(token["signpost"]))
-                    yield Page(rows, None, response)
+                    yield new, None, response, capped(latest, set(token["done"]), parse_iso(token["signpost"]))
                     return
             else:
-                done |= set(new_ids)
+                done |= new_ids
                 if group["dir"] == "forward" and full:
                     group = {"dir": "forward", "page": page + 1}
                 elif group["dir"] == "forward" or page > 1:
@@ -695,17 +785,31 @@ class ZoneSync:
                 else:
                     token = {**token, "done": sorted(done), "group": group}
             self.position = token
-            yield Page(rows, token, response)
+            yield new, token, response, None
 
-    def commit(self, latest: datetime, done: set[str], signpost: datetime) -> None:
-        """Keep the feed position, capped at the traversal's signpost so late-visible changes are re-read."""
-        position = {"t": iso(latest), "done": sorted(done)} if latest <= signpost else {"t": iso(signpost),
-                                                                                        "done": []}
+    def feed(self, token: dict[str, Any]) -> Iterator[Page]:
+        pending = self.entry.get("deletes_pending") if self.spec.deletes == "feed" else None
+        for new, next_token, response, end in self.walk(token):
+            states = latest_state(new)
+            # Deleted records cannot be fetched: they are kept (checkpointed with this page) for deleted_pages,
+            # and a later entry restoring one takes it out again.
+            if pending is not None:
+                ids = [zid for zid in pending["ids"] if zid not in states]
+                pending["ids"] = ids + [zid for zid, deleted in states.items() if deleted]
+                if end is not None:
+                    pending["to"] = end
+            rows = self.fetch_ids([zid for zid, deleted in states.items() if not deleted])
+            if end is not None:
+                self.commit(end)
+            yield Page(rows, next_token, response)
+
+    def commit(self, position: dict[str, Any]) -> None:
+        """Keep the feed position; it never moves backwards."""
         old = self.entry.get("feed")
         if old is None or parse_iso(position["t"]) >= parse_iso(old["t"]):
             self.entry["feed"] = position
 
-    def fetch_ids(self, ids: list[str]) -> list[dict]:
+    def by_ids(self, ids: list[str]) -> list[dict]:
         """The current records for ``ids`` (at most one page of them), with an IN filter."""
         if not ids:
             return []
@@ -716,8 +820,8 @@ class ZoneSync:
         got: list[dict] = []
         page = 1
         while True:
-            qs = query_string(self.spec.table, [clause(self.spec.key, "IN", "*".join(ids))],
-                              [f"{self.spec.key}|asc"], page, self.batch)
+            qs = self.zone_query([clause(self.spec.key, "IN", "*".join(ids))], [f"{self.spec.key}|asc"], page,
+                                 self.batch)
             rows, full, _ = self.api.page(self.spec.table, qs)
             stray = [r.get(self.spec.key) for r in rows if str(r.get(self.spec.key)) not in wanted]
             if stray:
@@ -727,27 +831,105 @@ class ZoneSync:
             if not full or len(got) >= len(wanted):
                 break
             page += 1
+        return got
+
+    def fetch_ids(self, ids: list[str]) -> list[dict]:
+        got = self.by_ids(ids)
         self.delivered += len(got)
         return got
 
+    # Deletes ------------------------------------------------------------------------------------------------
+    def deleted_pages(self, position: dict[str, Any] | None) -> Iterator[Page]:
+        """DeleteFeed: the zone's lastupdate entries from the delete position on; ``isdeleted`` ones (by each
+        id's last entry) are deletes. Exempt from the daily budget like every feed request."""
+        if position is None:
+            feed = self.entry.get("feed")
+            if not feed:
+                return  # no load has completed: nothing was delivered that could be deleted
+            position = feed  # state from before deletes were read: from the change feed's position on
+        pending = self.entry.get("deletes_pending")
+        if pending and "to" in pending and pending["from"] == position:
+            # This sync's change-feed traversal read exactly this stretch of the feed: no request needed.
+            yield Page([("delete", {self.spec.key: zid}) for zid in pending["ids"]], pending["to"])
+            self.entry.pop("deletes_pending", None)
+            return
+        for new, next_token, response, end in self.walk(self.feed_token(position)):
+            gone = [zid for zid, deleted in latest_state(new).items() if deleted]
+            yield Page([("delete", {self.spec.key: zid}) for zid in gone], next_token or end, response)
+
+    def live_ids(self) -> Iterator[list[str]]:
+        """Reconcile: every id of the zone, from a scan with the wide filter (no join), pages of ids. Page
+        numbers can skip a record when an earlier one is deleted mid-scan, so the known ids the scan did not
+        list are asked for again by id (IN) and those that come back count as live: a skipped id is never
+        taken for a deleted one. Costs ceil(records / page size) + ceil(missing / 100) counted requests."""
+        zone, key = self.spec.table, self.spec.key
+        where = self.spec.scan_where(self.cfg, datetime.now(timezone.utc), wide=True)
+        before = self.api.stats.as_dict()["requests"]
+        listed: set[str] = set()
+        previous: list[str] | None = None
+        page = 1
+        while True:
+            rows, full, _ = self.api.page(zone, self.zone_query([where], list(self.spec.order), page, self.size,
+                                                                joins=False))
+            ids = [str(r.get(key) or "") for r in rows]
+            if any(not i for i in ids):
+                raise ResponseError(f"{zone}: a record without {key} in the id listing")
+            if rows and ids == previous:
+                raise PagingError(f"{zone}: page {page} of the id listing repeats the previous page")
+            previous = ids
+            listed.update(ids)
+            yield ids
+            if not full:
+                break
+            page += 1
+        known = KeySet.load(self.entry.get("keys"))
+        missing = [str(k) for k in known if str(k) not in listed]
+        confirmed = 0
+        for i in range(0, len(missing), self.batch):
+            back = [str(r.get(key)) for r in self.by_ids(missing[i:i + self.batch])]
+            confirmed += len(back)
+            yield back
+        spent = self.api.stats.as_dict()["requests"] - before
+        log.info(f"[{zone}] id reconciliation: {len(listed)} ids listed, {len(missing)} known ids not listed "
+                 f"({confirmed} of them still there when asked by id); {spent} requests counted against the daily "
+                 f"budget, {self.api.daily.remaining} of {self.api.daily.limit} left today")
+
     def table(self) -> Table:
-        return Table(name=self.spec.table, primary_key=(self.spec.key,), columns=self.spec.columns, cursor=None,
-                     fetch=self.pages, row=self.spec.row(self.cfg["timezone"]))
+        spec = self.spec
+        if spec.deletes == "feed":
+            deletes: tuple[Any, ...] = (DeleteFeed(fetch=self.deleted_pages, doc=(
+                "delete feed: lastupdate entries with isdeleted set, read every sync (exempt from the daily "
+                "budget)")),)
+        else:
+            deletes = (Reconcile(ids=self.live_ids, doc=(
+                "id reconciliation every deletes_check_hours: a scan of the zone's ids, known ids it did not "
+                "list re-checked by id (the zone is not in the lastupdate feed's documented zones)")),)
+        return Table(name=spec.table, primary_key=(spec.key,), columns=spec.columns, cursor=None, fetch=self.pages,
+                     row=spec.row(self.cfg["timezone"]), read="feed", refs=spec.refs, children=spec.children,
+                     deletes=deletes, doc=spec.doc)
 
 
-def enabled(cfg: dict[str, Any]) -> list[ZoneSpec]:
-    return [z for z in ZONES if cfg[f"enable_{z.table}_sync"]]
+def tables(api: Api | None, cfg: dict[str, Any], state: dict[str, Any], names: Iterable[str]) -> list[Table]:
+    """The declarations of the named tables (``api`` None: for the catalogue; nothing is fetched)."""
+    wanted = set(names)
+    return [ZoneSync(spec, api, cfg, state).table() for spec in ZONES if spec.table in wanted]
+
+
+def catalogue() -> list[Table]:
+    """Every table declaration, built as the sync builds them (for the data-model docs)."""
+    return tables(None, DEFAULTS, {}, NAMES)
 
 
 def schema(configuration: dict[str, Any]) -> list[dict[str, Any]]:
     cfg = settings(configuration)
-    return [{"table": z.table, "primary_key": [z.key], "columns": dict(z.columns)} for z in enabled(cfg)]
+    return schema_of(tables(None, cfg, {}, cfg["chosen"]))
 
 
 def run(cfg: dict[str, Any], state: dict[str, Any], sink: Any, api: Api | None = None) -> Any:
     api = api or Api(cfg)  # the day's budget is learnt before the first counted request (Limits)
-    tables = [ZoneSync(spec, api, cfg, state).table() for spec in enabled(cfg)]
-    return sync_tables(tables, state, sink, stats=api.stats)
+    # Only the chosen tables are built: a deselected table sends no request at all.
+    return sync_tables(tables(api, cfg, state, cfg["chosen"]), state, sink, stats=api.stats,
+                       policy=selection.policy(cfg))
 
 
 def probe(spec: ZoneSpec) -> Callable[[dict[str, Any]], None]:

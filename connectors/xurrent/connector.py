@@ -3,7 +3,9 @@
 Each table is read with ``sort=updated_at&updated_at=>=<cursor>`` (inclusive) and pages follow the
 ``Link rel="next"`` URL exactly; that URL is the resume token checkpointed after every page. Each table
 keeps its own cursor, which moves only after a complete traversal, to the largest ``updated_at``
-delivered, capped at the server's clock when the traversal began.
+delivered, capped at the server's clock when the traversal began. Nested arrays land as child tables;
+deletes come from the archive and trash listings every sync and from an id reconciliation every
+``deletes_check_hours``.
 """
 
 from __future__ import annotations
@@ -17,16 +19,21 @@ from urllib.parse import urlsplit
 from fivetran_connector_sdk import Connector
 
 from synckit import (
+    ApiError,
     Backoff,
     BearerToken,
+    Child,
     ConfigError,
+    DeleteFeed,
     Field,
     FivetranSink,
     Http,
+    KeySet,
     LinkHeader,
     Page,
     PagingError,
     RateLimiter,
+    Reconcile,
     RefreshingToken,
     ResponseError,
     Table,
@@ -35,13 +42,17 @@ from synckit import (
     parse,
     prefetch,
     records,
+    schema_of,
+    selection,
     setup,
     sync_tables,
 )
 from synckit.config import is_loopback
 from synckit.errors import OriginError
 from synckit.sink import Sink
+from synckit.table import snake
 
+NAMES = ("organizations", "products", "projects")
 DEFAULT_BASE_URL = "https://api.xurrent.com/v1"
 # Documented limits: 3,600 requests per rolling hour per token, and 20 per 2 seconds. The server counts arrival
 # times; the limiter counts each request from its answer (later than its arrival), so no margin is needed.
@@ -83,95 +94,129 @@ SPEC = {
     "token_url": Field(kind="url", description="OAuth token endpoint; derived from base_url when empty"),
     "client_id": Field(check=_no_spaces, description="OAuth client id for the client-credentials grant"),
     "client_secret": Field(secret=True, check=_no_spaces, description="OAuth client secret"),
+    **selection.spec(NAMES),
 }
 
 
-# Tables: scalar fields (column, API field, converter) and {id, name} references flattened to
-# <ref>_id and <ref>_name (plus <ref>_provider_* for services, whose provider is a reference too).
-Scalar = tuple[str, str, Callable[[Any], Any]]
+# Tables -------------------------------------------------------------------------------------------
+# Every field a collection can return is asked for with fields= (it replaces the default collection
+# fields). Declared columns are typed; every other field lands as well (references {id, name, ...}
+# flattened to <ref>_id, <ref>_name, ...; arrays as JSON), except the arrays that land as child tables.
 
-COMMON_REFS = ("account",)
-TABLES: dict[str, dict[str, Any]] = {
-    "organizations": {
-        "scalars": [("source_id", "sourceID", records.text), ("name", "name", records.text),
-                    ("disabled", "disabled", records.boolean), ("region", "region", records.text),
-                    ("financial_id", "financialID", records.text)],
-        "refs": ["parent", "manager", "business_unit_organization"],
-    },
-    "products": {
-        "scalars": [("source_id", "sourceID", records.text), ("name", "name", records.text),
-                    ("category", "category", records.text), ("disabled", "disabled", records.boolean),
-                    ("brand", "brand", records.text), ("model", "model", records.text),
-                    ("product_id", "productID", records.text), ("useful_life", "useful_life", records.integer),
-                    ("depreciation_method", "depreciation_method", records.text)],
-        "refs": ["service", "support_team", "financial_owner", "supplier"],
-    },
-    "projects": {
-        "scalars": [("source_id", "sourceID", records.text), ("subject", "subject", records.text),
-                    ("category", "category", records.text), ("status", "status", records.text),
-                    ("completion_target_at", "completion_target_at", records.iso),
-                    ("completed_at", "completed_at", records.iso),
-                    ("justification", "justification", records.text), ("time_zone", "time_zone", records.text),
-                    ("cost_of_effort", "cost_of_effort", records.money), ("effort", "effort", records.integer)],
-        "refs": ["service", "manager", "customer", "program", "work_hours"],
-    },
+REFS = {  # reference fields: {id, name, ...} objects (an API that sends anything else for one is refused)
+    "organizations": ["parent", "manager", "business_unit_organization", "substitute", "ui_extension",
+                      "order_template"],
+    "products": ["service", "support_team", "financial_owner", "supplier", "ui_extension", "workflow_template",
+                 "workflow_manager"],
+    "projects": ["service", "manager", "customer", "program", "work_hours", "risk_level", "ui_extension"],
 }
-TYPES = {records.text: "STRING", records.boolean: "BOOLEAN", records.integer: "LONG", records.iso: "UTC_DATETIME",
-         records.money: "DOUBLE"}
+READABLE = {  # the documented fields of each record (collection defaults plus single-record fields)
+    "organizations": ["sourceID", "name", "parent", "manager", "created_at", "updated_at", "addresses",
+                      "business_unit", "business_unit_organization", "contacts", "custom_fields", "disabled",
+                      "picture_uri", "region", "remarks", "source", "substitute", "ui_extension", "financialID",
+                      "end_user_privacy", "order_template"],
+    "products": ["sourceID", "name", "category", "support_team", "service", "created_at", "updated_at", "brand",
+                 "model", "productID", "rule_set", "financial_owner", "supplier", "rate", "useful_life",
+                 "depreciation_method", "salvage_value", "remarks", "picture_uri", "ui_extension", "source",
+                 "disabled", "workflow_template", "workflow_manager", "recurrence"],
+    "projects": ["sourceID", "subject", "manager", "category", "status", "completion_target_at", "completed_at",
+                 "service", "created_at", "updated_at", "customer", "program", "justification", "time_zone",
+                 "work_hours", "cost_of_effort", "cost_of_purchases", "total_cost", "value", "effort", "roi",
+                 "risk_level", "completion_reason", "custom_fields", "source", "ui_extension"],
+}
+COLUMNS: dict[str, dict[str, str]] = {
+    "organizations": {"source_id": "STRING", "name": "STRING", "disabled": "BOOLEAN", "region": "STRING",
+                      "financial_id": "STRING", "remarks": "STRING", "parent_id": "LONG", "parent_name": "STRING",
+                      "manager_id": "LONG", "manager_name": "STRING", "business_unit_organization_id": "LONG",
+                      "business_unit_organization_name": "STRING"},
+    "products": {"source_id": "STRING", "name": "STRING", "category": "STRING", "disabled": "BOOLEAN",
+                 "brand": "STRING", "model": "STRING", "product_id": "STRING", "rule_set": "STRING",
+                 "useful_life": "LONG", "depreciation_method": "STRING", "service_id": "LONG",
+                 "service_name": "STRING", "service_provider_id": "LONG", "service_provider_name": "STRING",
+                 "support_team_id": "LONG", "support_team_name": "STRING", "financial_owner_id": "LONG",
+                 "financial_owner_name": "STRING", "supplier_id": "LONG", "supplier_name": "STRING"},
+    "projects": {"source_id": "STRING", "subject": "STRING", "category": "STRING", "status": "STRING",
+                 "completion_target_at": "UTC_DATETIME", "completed_at": "UTC_DATETIME",
+                 "justification": "STRING", "time_zone": "STRING", "cost_of_effort": "DOUBLE", "effort": "LONG",
+                 "service_id": "LONG", "service_name": "STRING", "service_provider_id": "LONG",
+                 "service_provider_name": "STRING", "manager_id": "LONG", "manager_name": "STRING",
+                 "customer_id": "LONG", "customer_name": "STRING", "program_id": "LONG", "program_name": "STRING",
+                 "work_hours_id": "LONG", "work_hours_name": "STRING"},
+}
+FOREIGN = {  # foreign keys into tables of this connector (people, teams, services are not synced)
+    "organizations": {"parent_id": "organizations.id", "business_unit_organization_id": "organizations.id"},
+    "products": {"service_provider_id": "organizations.id", "financial_owner_id": "organizations.id",
+                 "supplier_id": "organizations.id"},
+    "projects": {"service_provider_id": "organizations.id", "customer_id": "organizations.id"},
+}
+DOCS = {
+    "organizations": "internal and external organizations (customers, suppliers, business units)",
+    "products": "the product catalogue behind configuration items",
+    "projects": "projects with their cost, effort and status",
+}
 
 
 def columns(name: str) -> dict[str, str]:
-    spec = TABLES[name]
-    out = {"id": "LONG"}
-    out.update({column: TYPES[fn] for column, _, fn in spec["scalars"]})
-    for ref in [*spec["refs"], *COMMON_REFS]:
-        out[f"{ref}_id"] = "STRING" if ref == "account" else "LONG"
-        out[f"{ref}_name"] = "STRING"
-        if ref == "service":
-            out["service_provider_id"], out["service_provider_name"] = "LONG", "STRING"
-    out.update({"created_at": "UTC_DATETIME", "updated_at": "UTC_DATETIME"})
-    return out
+    return {"id": "LONG", **COLUMNS[name], "account_id": "STRING", "account_name": "STRING",
+            "created_at": "UTC_DATETIME", "updated_at": "UTC_DATETIME"}
 
 
 def fields_param(name: str) -> str:
-    """The ``fields=`` list: everything we map (collections otherwise return only their defaults)."""
-    spec = TABLES[name]
-    wanted = [api for _, api, _ in spec["scalars"]] + spec["refs"] + ["created_at", "updated_at"]
-    return ",".join(dict.fromkeys(wanted))
+    """The ``fields=`` list: every readable field (``id`` always comes; ``account`` comes when it applies)."""
+    return ",".join(dict.fromkeys(READABLE[name]))
 
 
-def _ref(record: dict, key: str) -> dict | None:
-    value = record.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, dict):
-        raise ValueError(f"field '{key}' should be an {{id, name}} reference, got {type(value).__name__}")
+def _custom_field(element: dict) -> dict[str, Any]:
+    """``{"id": "priority", "value": <any JSON>}`` -> a key/value row; a non-string value as JSON text."""
+    value = element.get("value")
+    return {"field_id": records.text(element.get("id")) if element.get("id") is not None else None,
+            "value": value if value is None or isinstance(value, str) else records.text(value)}
+
+
+CUSTOM_FIELDS = Child("custom_fields", key=("field_id",), columns={"field_id": "STRING", "value": "STRING"},
+                      row=_custom_field, doc="custom field values (the UI extension's fields), one row per field id")
+CHILDREN: dict[str, tuple[Child, ...]] = {
+    "organizations": (
+        Child("contacts", doc="telephone numbers and other contacts, by position (they carry no key)"),
+        Child("addresses", doc="postal addresses, by position (they carry no key)"),
+        CUSTOM_FIELDS,
+    ),
+    "products": (),
+    "projects": (CUSTOM_FIELDS,),
+}
+
+
+def _snake_tree(value: Any) -> Any:
+    """Keys in Fivetran's column naming (``sourceID`` -> ``source_id``), nested objects included."""
+    if isinstance(value, dict):
+        return {snake(str(k)): _snake_tree(v) for k, v in value.items()}
     return value
 
 
+def row_function(name: str) -> Callable[[dict], dict[str, Any]]:
+    """Lossless: declared columns typed, every other field flattened; a declared column the API left out
+    is null (never an empty string)."""
+    typed_row = records.typed(columns(name))
+    refs = [*REFS[name], "account"]
+    declared = columns(name)
+
+    def shape(record: dict) -> dict[str, Any]:
+        for ref in refs:
+            value = record.get(ref)
+            if value is not None and not isinstance(value, dict):
+                raise ValueError(f"field '{ref}' should be an {{id, name}} reference, got {type(value).__name__}")
+        # A null reference lands as its declared <ref>_id/<ref>_name nulls, not as a column of its own.
+        row = typed_row(_snake_tree({k: v for k, v in record.items() if not (k in refs and v is None)}))
+        for column in declared:
+            row.setdefault(column, None)
+        return row
+
+    return shape
+
+
 def shape(name: str, record: dict) -> dict[str, Any]:
-    """One API record -> one row with the declared columns (absent fields become null, never '')."""
-    spec = TABLES[name]
-    row: dict[str, Any] = {"id": records.integer(record.get("id"))}
-    for column, api, fn in spec["scalars"]:
-        try:
-            row[column] = fn(record.get(api))
-        except ValueError as exc:
-            raise ValueError(f"field '{api}': {exc}") from None
-    for ref in [*spec["refs"], *COMMON_REFS]:
-        value = _ref(record, ref) or {}
-        ref_id = value.get("id")
-        row[f"{ref}_id"] = records.text(ref_id) if ref == "account" else records.integer(ref_id)
-        row[f"{ref}_name"] = records.text(value.get("name"))
-        if ref == "service":
-            provider = _ref(value, "provider") or {}
-            row["service_provider_id"] = records.integer(provider.get("id"))
-            row["service_provider_name"] = records.text(provider.get("name"))
-    row["created_at"] = records.iso(record.get("created_at"))
-    row["updated_at"] = records.iso(record.get("updated_at"))
-    if row["updated_at"] is None:
-        raise ValueError("field 'updated_at' is missing; the cursor cannot move past this record")
-    return row
+    """One API record -> one row (tests and tools call this; the sync uses the same row function)."""
+    return row_function(name)(record)
 
 
 # Configuration, authentication, client ------------------------------------------------------------
@@ -289,12 +334,14 @@ def pages(http: Http, name: str, page_size: int, window: Window) -> Iterator[Pag
             params["updated_at"] = f">={z(since)}"
         last: str | None = None
         try:
-            for page in LinkHeader().pages(http, f"/{name}", params, collection, resume):
+            for number, page in enumerate(LinkHeader().pages(http, f"/{name}", params, collection, resume)):
+                for position, record in enumerate(page.records):
+                    if isinstance(record, dict) and record.get("id") is not None and not record.get("updated_at"):
+                        raise ResponseError(f"table '{name}', page {number + 1}, record {position + 1}: field "
+                                            "'updated_at' is missing; the cursor cannot move past this record")
                 if page.records:
                     last = page.records[-1].get("updated_at") or last
-                throttled = page.response is not None and \
-                    page.response.headers.get("X-Pagination-Throttled", "").lower() == "true"
-                if page.next is None and throttled:
+                if page.next is None and throttled(page):
                     restart = records.parse_iso(str(last)) if last else None
                     if restart is None or (since is not None and restart <= since):
                         raise ResponseError(f"[{name}] more than the API's collection cap share one updated_at "
@@ -308,22 +355,231 @@ def pages(http: Http, name: str, page_size: int, window: Window) -> Iterator[Pag
             else:
                 return
         except OriginError as exc:
-            raise PagingError(f"[{name}] the API's Link header points outside base_url {http.base_url} ({exc}); "
-                              "set base_url to the host the API answers on, for example "
-                              "https://api.4me.com/v1 for a legacy account") from None
+            raise _origin(http, name, exc) from None
 
 
-def tables(http: Http, cfg: dict[str, Any]) -> list[Table]:
+def throttled(page: Page) -> bool:
+    return page.response is not None and page.response.headers.get("X-Pagination-Throttled", "").lower() == "true"
+
+
+def _origin(http: Http, name: str, exc: Exception) -> PagingError:
+    return PagingError(f"[{name}] the API's Link header points outside base_url {http.base_url} ({exc}); "
+                       "set base_url to the host the API answers on, for example "
+                       "https://api.4me.com/v1 for a legacy account")
+
+
+def by_id(http: Http, path: str, params: dict[str, Any], page_size: int) -> Iterator[list[dict]]:
+    """Every record of ``path`` in ascending id order, in pages. Cursor links carry the last id, so a record
+    removed while we read cannot shift another past us; when the 100,000-record cap ends a listing early,
+    it continues with ``id=>last``. Raises on any failure: a partial listing never looks complete."""
+    after: int | None = None
+    while True:
+        query = {**params, "sort": "id", "per_page": page_size}
+        if after is not None:
+            query["id"] = f">{after}"
+        try:
+            for page in LinkHeader().pages(http, path, query, collection):
+                ids = [_id(path, r) for r in page.records]
+                yield page.records
+                if page.next is None and throttled(page) and ids:
+                    after = max(ids)
+                    break
+            else:
+                return
+        except OriginError as exc:
+            raise _origin(http, path.strip("/"), exc) from None
+
+
+def _id(path: str, record: Any) -> int:
+    if not isinstance(record, dict):
+        raise ResponseError(f"GET {path}: expected objects, got {type(record).__name__}")
+    value = record.get("id")
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).strip().isdigit():
+        raise ResponseError(f"GET {path}: a record has no integer id ({value!r}); nothing is deleted")
+    return int(value)
+
+
+# Deletes ------------------------------------------------------------------------------------------
+# Archived and trashed records leave the collections and appear in GET /archive and GET /trash (one entry
+# per record: "archived": "organization", "organization": {"id": ...}). Each table's delete feed reads
+# the archive from the last entry id it saw (entries only come) and the whole trash (records stay there
+# 28 days, so it stays small), remembering the trash entries of its type: one that vanished was restored
+# or erased, and the next traversal of the table re-reads those records by id (a restored record comes
+# back with its child rows; an erased one is simply not found). The three tables share one read of each
+# listing per sync. Both listings need an administrator role: without it the feed logs a warning once and
+# the id reconciliation finds the deletes instead.
+
+SINGULAR = {"organizations": "organization", "products": "product", "projects": "project"}
+
+
+class Bins:
+    """GET /archive and GET /trash, read at most once per sync for every table (per starting id)."""
+
+    def __init__(self, http: Http | None, page_size: int):
+        self.http = http
+        self.page_size = page_size
+        self.memo: dict[tuple[str, int | None], list[list[dict]]] = {}
+        self.denied: set[str] = set()
+
+    def listing(self, kind: str, after: int | None = None) -> list[list[dict]] | None:
+        """Pages of entries with id > after (all: None); None when the token may not read them."""
+        if kind in self.denied:
+            return None
+        key = (kind, after)
+        if key not in self.memo:
+            assert self.http is not None, "the catalogue's tables are never synced"
+            params: dict[str, Any] = {} if after is None else {"id": f">{after}"}
+            try:
+                if after is None and kind == "archive":  # the first sync starts at the newest entry
+                    newest = self.http.get_json(f"/{kind}", params={"sort": "-id", "per_page": 1, "fields": "id"})
+                    if not isinstance(newest, list):
+                        raise ResponseError(f"GET /{kind}: expected a JSON array, got {type(newest).__name__}")
+                    self.memo[key] = [newest]
+                else:
+                    self.memo[key] = [list(p) for p in by_id(self.http, f"/{kind}", params, self.page_size)]
+            except ApiError as exc:
+                if exc.status != 403:
+                    raise
+                self.denied.add(kind)
+                log.warning(f"GET /{kind} was refused ({exc}): deletes are found by the id reconciliation "
+                            "alone (every deletes_check_hours). Reading the Archive and the Trash needs the "
+                            "Account Administrator role.")
+                return None
+        return self.memo[key]
+
+
+def entries_of(entries: list[dict], kind: str, name: str) -> list[tuple[int, int]]:
+    """(entry id, record id) of the entries that archive or trash a record of table ``name``."""
+    verb = {"archive": "archived", "trash": "trashed"}[kind]
+    out = []
+    for entry in entries:
+        if not isinstance(entry, dict) or entry.get(verb) != SINGULAR[name]:
+            continue
+        target = entry.get(SINGULAR[name])
+        if not isinstance(target, dict):
+            raise ResponseError(f"GET /{kind}: entry {entry.get('id')!r} names a {SINGULAR[name]} without a "
+                                "reference to it")
+        out.append((_id(f"/{kind}", entry), _id(f"/{kind}", target)))
+    return out
+
+
+def feed_position(state: dict[str, Any], name: str) -> dict[str, Any] | None:
+    return state.get("tables", {}).get(name, {}).get("deletes", {}).get("feed")
+
+
+def delete_feed(bins: Bins, name: str, state: dict[str, Any]) -> Callable[[Any], Iterator[Page]]:
+    """The DeleteFeed fetch of one table. Position: ``{"archive": last entry id, "trash": [[entry id,
+    record id], ...]}`` (the trash entries of this table seen last time)."""
+
+    def fetch(position: Any) -> Iterator[Page]:
+        first = position is None
+        position = dict(position or {})
+        archive_after = position.get("archive")
+        seen = {int(e): int(r) for e, r in position.get("trash", [])}
+        known = KeySet.load(state.get("tables", {}).get(name, {}).get("keys"))
+        archive = bins.listing("archive", archive_after)
+        if archive is not None:
+            for entries in archive:
+                ids = [_id("/archive", e) for e in entries]
+                gone = [] if first else [r for _, r in entries_of(entries, "archive", name) if r in known]
+                archive_after = max([*ids, archive_after or 0])
+                yield Page([("delete", {"id": r}) for r in gone], {**position, "archive": archive_after})
+            if archive_after is None:
+                archive_after = 0  # an empty archive: every entry from now on is new
+        trash = bins.listing("trash")
+        if trash is not None:
+            current = [pair for entries in trash for pair in entries_of(entries, "trash", name)]
+            gone = [] if first else [r for e, r in current if e not in seen and r in known]
+            seen = dict(current)
+            yield Page([("delete", {"id": r}) for r in gone],
+                       {"archive": archive_after, "trash": sorted([e, r] for e, r in seen.items())})
+
+    return fetch
+
+
+def restored(http: Http, bins: Bins, name: str, state: dict[str, Any], resume: Any) -> Iterator[Page]:
+    """Records to read again by id before the traversal, upserted like any page (so their child rows come
+    back too): those whose trash entry vanished since the last delete feed (restored, or erased and then
+    not found), and those the last id listing showed live that the warehouse lacked (restored from the
+    archive, which is read incrementally). Each page's token is the traversal's own, so a crash resumes it."""
+    entry = state.get("tables", {}).get(name, {})
+    seen = {int(e): int(r) for e, r in (feed_position(state, name) or {}).get("trash", [])}
+    left: set[int] = set()
+    trash = bins.listing("trash") if seen else None
+    if trash is not None:
+        current = {e for entries in trash for e, _ in entries_of(entries, "trash", name)}
+        still = {r for entries in trash for _, r in entries_of(entries, "trash", name)}
+        left = {r for e, r in seen.items() if e not in current and r not in still}
+    wanted = sorted(left | {int(i) for i in entry.get("reread", [])})
+    for start in range(0, len(wanted), 100):
+        chunk = wanted[start:start + 100]
+        params = {"id": ",".join(map(str, chunk)), "fields": fields_param(name), "per_page": 100}
+        found = [r for rows in by_id(http, f"/{name}", params, 100) for r in rows]
+        log.info(f"[{name}] read again by id: {len(chunk)} record(s) restored or newly listed, "
+                 f"{len(found)} found")
+        # Checkpointed with this page's rows: a crash before then reads them again.
+        rest = sorted(set(entry.get("reread", [])) - set(chunk))
+        if rest:
+            entry["reread"] = rest
+        else:
+            entry.pop("reread", None)
+        yield Page(found, resume)
+
+
+def id_listing(http: Http | None, name: str, page_size: int, state: dict[str, Any]
+               ) -> Callable[[], Iterator[list[int]]]:
+    """The reconciliation's id-only listing: ``fields=id``, ascending id, every page. Ids it shows that the
+    warehouse lacks (a record restored from the archive, one created during the sync) are noted, once
+    the listing is complete, for the next traversal to read by id."""
+    def ids() -> Iterator[list[int]]:
+        assert http is not None, "the catalogue's tables are never synced"
+        entry = state.setdefault("tables", {}).setdefault(name, {})
+        known = KeySet.load(entry.get("keys"))
+        unknown: set[int] = set()
+        for rows in by_id(http, f"/{name}", {"fields": "id"}, page_size):
+            page = [_id(f"/{name}", r) for r in rows]
+            unknown.update(i for i in page if i not in known)
+            yield page
+        if unknown:
+            entry["reread"] = sorted(unknown | {int(i) for i in entry.get("reread", [])})
+    return ids
+
+
+def tables(http: Http | None, cfg: dict[str, Any], state: dict[str, Any] | None = None) -> list[Table]:
+    """The selected tables (all for the catalogue). Nothing here sends a request: fetch closures do."""
+    state = state if state is not None else {}
+    page_size = cfg.get("max_records_per_page") or 100
+    bins = Bins(http, page_size)
+
     def make(name: str) -> Table:
-        return Table(name=name, primary_key=("id",), columns=columns(name), cursor="updated_at",
-                     fetch=lambda window: prefetch(pages(http, name, cfg["max_records_per_page"], window)),
-                     row=lambda record: shape(name, record))
+        def fetch(window: Window) -> Iterator[Page]:
+            assert http is not None, "the catalogue's tables are never synced"
+            yield from restored(http, bins, name, state, window.resume)
+            yield from prefetch(pages(http, name, page_size, window))
 
-    return [make(name) for name in TABLES]
+        return Table(
+            name=name, primary_key=("id",), columns=columns(name), cursor="updated_at", read="cursor",
+            fetch=fetch, row=row_function(name), refs=FOREIGN[name], children=CHILDREN[name], doc=DOCS[name],
+            deletes=(
+                DeleteFeed(delete_feed(bins, name, state),
+                           doc="delete feed: GET /archive from the last entry id and GET /trash (28 days) every "
+                               "sync; a record that left the trash is read again (restored) or stays deleted"),
+                Reconcile(ids=id_listing(http, name, page_size, state),
+                          doc="id reconciliation: GET /" + name + "?fields=id&sort=id, every deletes_check_hours"),
+            ),
+        )
+
+    return [make(name) for name in selection.chosen(cfg, NAMES)]
+
+
+def catalogue() -> list[Table]:
+    """Every table's declaration, from the code path the sync uses (no request is sent)."""
+    return tables(None, {"tables": "", "max_records_per_page": 100})
 
 
 def schema(configuration: dict[str, Any]) -> list[dict[str, Any]]:
-    return [{"table": name, "primary_key": ["id"], "columns": columns(name)} for name in TABLES]
+    picked = set(selection.chosen(configuration or {}, NAMES))
+    return schema_of([t for t in catalogue() if t.name in picked])
 
 
 def plan(cfg: dict[str, Any], state: dict[str, Any], now: datetime) -> tuple[bool, datetime | None]:
@@ -348,14 +604,17 @@ def plan(cfg: dict[str, Any], state: dict[str, Any], now: datetime) -> tuple[boo
 
 
 def probe(name: str) -> Callable[[dict[str, Any]], None]:
-    """A one-record read of a collection: proves the token, the account and the read permission."""
+    """A one-record read of a collection: proves the token, the account and the read permission. A table
+    that is not selected is not probed (it costs no request)."""
     def read(cfg: dict[str, Any]) -> None:
+        if name not in selection.chosen(cfg, NAMES):
+            return
         client({**cfg, "retry_attempts": min(cfg["retry_attempts"], 2)}).get_json(f"/{name}", params={"per_page": 1})
     return read
 
 
 def configuration_form() -> Any:
-    return setup.form(SPEC, setup.checks(settings, {name: probe(name) for name in TABLES}))
+    return setup.form(SPEC, setup.checks(settings, {name: probe(name) for name in NAMES}))
 
 
 def update(configuration: dict[str, Any], state: dict[str, Any], sink: Sink | None = None) -> None:
@@ -367,7 +626,7 @@ def update(configuration: dict[str, Any], state: dict[str, Any], sink: Sink | No
     if not go:
         return
     http = client(cfg)
-    sync_tables(tables(http, cfg), state, sink, start=start, stats=http.stats)
+    sync_tables(tables(http, cfg, state), state, sink, start=start, stats=http.stats, policy=selection.policy(cfg))
     if not any("run" in e for e in state.get("tables", {}).values()):
         state["last_completed_start"] = records.to_utc_iso(now)
         sink.checkpoint(state)

@@ -73,6 +73,9 @@ FIRST = ["Bradley", "Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Radi
 LAST = ["Sandbox", "Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "O'Brien", "Nguyen"]
 SUPPLIERS = ["Cables4U", "Pipe & Co", "Sparky Wholesale", "Plumb Right", "Tool Town", "Copper Kings"]
 METHODS = ["Direct Debit", "EFT", "Credit Card", "Cheque", "Cash"]
+GROUPS = ["Management", "Office", "Field Staff", "Apprentices"]
+SUPPLIER_FIELDS = [("Account Manager", "text", ["Jo", "Sam", ""]), ("Preferred", "checkbox", ["TRUE", "FALSE"]),
+                   ("Rebate %", "numeric", ["0", "2.5", "5"])]
 SUBURBS = [("Ringwood", "VIC", "3134"), ("Parramatta", "NSW", "2150"), ("Fortitude Valley", "QLD", "4006")]
 
 
@@ -107,10 +110,13 @@ class Zone:
 
     def __init__(self, name: str, key: str, data: Dataset, record: Callable[[int], dict[str, Any]],
                  fields: dict[str, tuple[str, Callable[[int], Any]]], default_field: str, *,
-                 scan_fields: tuple[str, ...] = (), label: Callable[[int], datetime] | None = None):
+                 scan_fields: tuple[str, ...] = (), label: Callable[[int], datetime] | None = None,
+                 joins: tuple[str, ...] = (), feed_deletes: bool = False):
         self.name, self.key, self.data, self.record = name, key, data, record
         self.fields, self.default_field = fields, default_field
         self.scan_fields, self.label = frozenset(scan_fields), label
+        self.joins = frozenset(joins)  # areas filled only when asked for with join=; else empty placeholders
+        self.feed_deletes = feed_deletes  # a deletion shows in lastupdate as an entry with isdeleted = 1
 
 
 class AroFloSim(SimApp):
@@ -138,6 +144,7 @@ class AroFloSim(SimApp):
         self.secondary_used = 0
         self.daily_rejected = 0
         self._inserted_at: dict[tuple[int, int], datetime] = {}
+        self.deleted_at: dict[tuple[str, int], datetime] = {}  # (zone, index) -> when, for feed_deletes zones
         step = timedelta(minutes=7)
         clock = self.now_second
         self.users = Dataset(users, tie=tie, step=step, seed=seed, clock=clock)
@@ -155,7 +162,8 @@ class AroFloSim(SimApp):
                 "lastupdateddatetimeutc": ("date", lambda i: self.users.time(i).replace(tzinfo=None)),
                 "archived": ("bool", lambda i: self.user(i)["archived"]),
             }, "createdutc", scan_fields=("createdutc", "createddatetimeutc"),
-                label=lambda i: self.created(self.users, i).replace(tzinfo=None)),
+                label=lambda i: self.created(self.users, i).replace(tzinfo=None),
+                joins=("customfields", "permissiongroups")),
             "suppliers": Zone("suppliers", "supplierid", self.suppliers, self.supplier, {
                 "supplierid": ("str", lambda i: self.supplier_id(i)),
                 "suppliername": ("str", lambda i: self.supplier(i)["suppliername"]),
@@ -165,7 +173,7 @@ class AroFloSim(SimApp):
                 "dateinserted": ("date", self.supplier_local_created),
                 "datetimeinserted": ("date", self.supplier_local_created),
             }, "datetimeinserted", scan_fields=("datecreated", "dateinserted", "datetimeinserted"),
-                label=self.supplier_local_day),
+                label=self.supplier_local_day, joins=("customfields", "locations", "contacts"), feed_deletes=True),
             "payments": Zone("payments", "paymentid", self.payments, self.payment, {
                 "paymentid": ("str", lambda i: self.payment_id(i)),
                 "datepaid": ("date", self.payment_date),
@@ -214,7 +222,7 @@ class AroFloSim(SimApp):
     def user(self, i: int) -> dict[str, Any]:
         rng = self.users.rng(i)
         first, last = rng.choice(FIRST), rng.choice(LAST)
-        return {
+        record = {
             "userid": self.user_id(i), "givennames": first, "surname": last, "username": f"{first}.{last}{i}",
             "email": f"{first.lower()}.{i}@example.com", "email2": "", "phone": "",
             "mobile": f"04{rng.randrange(10**8):08d}", "fax": "", "position": rng.choice(["Tech", "Admin", ""]),
@@ -223,8 +231,12 @@ class AroFloSim(SimApp):
             "org": {"orgid": self.org_encoded, "orgname": "Bradley Sandbox"},
             "customfields": [{"fieldid": "IyYqQyUK", "value": rng.choice(["Yes", "No"]), "archived": "false",
                               "type": "radio", "name": "Is organ donor?"}],
-            "notes": [], "documentsandphotos": [],
+            "permissiongroups": [], "notes": [], "documentsandphotos": [],
         }
+        # Drawn after every other field, so the fields above keep their values.
+        record["permissiongroups"] = [{"groupid": encode_id("G", g), "groupname": GROUPS[g]}
+                                      for g in sorted(rng.sample(range(len(GROUPS)), rng.randrange(3)))]
+        return record
 
     def supplier_local_created(self, i: int) -> datetime:
         """datetimeinserted as Melbourne wall-clock time (naive), with the record's centiseconds."""
@@ -246,7 +258,7 @@ class AroFloSim(SimApp):
         stamp = local.strftime("%Y-%m-%d %H:%M:%S.") + f"{local.microsecond // 10000:02d}"
         suburb, state, postcode = rng.choice(SUBURBS)
         name = rng.choice(SUPPLIERS)
-        return {
+        record = {
             "supplierid": self.supplier_id(i), "suppliername": f"{name} {i}", "shortname": f"Su_{i}",
             "suppliertype": rng.choice(["wholesaler", "manufacturer"]), "firstname": rng.choice(FIRST),
             "surname": rng.choice(LAST), "email": f"orders{i}@supplier.example.com", "phone": "03 9000 0000",
@@ -263,6 +275,11 @@ class AroFloSim(SimApp):
             "orgs": [{"orgid": self.org_encoded, "orgname": "Bradley Sandbox", "archived": "false"}],
             "locations": [], "contacts": [], "customfields": [], "notes": [], "documentsandphotos": [],
         }
+        # Drawn after every other field, so the fields above keep their values.
+        record["customfields"] = [
+            {"fieldid": encode_id("F", f), "name": name, "type": kind, "value": rng.choice(values), "archived": "false"}
+            for f, (name, kind, values) in enumerate(SUPPLIER_FIELDS) if rng.random() < 0.6]
+        return record
 
     def payment_date(self, i: int) -> datetime:
         """datepaid: a business date fixed at creation; edits never move it."""
@@ -293,6 +310,9 @@ class AroFloSim(SimApp):
         for zone in self.zones.values():
             for i in zone.data.all():
                 if not zone.data.exists(i):
+                    if (zone.name, i) in self.deleted_at:
+                        out.append((self.deleted_at[(zone.name, i)], order, self.feed_entry(zone, i)))
+                        order += 1
                     continue
                 when = zone.data.time(i).astimezone(timezone.utc)
                 out.append((when, order, self.feed_entry(zone, i, when)))
@@ -300,10 +320,41 @@ class AroFloSim(SimApp):
         return out
 
     def feed_entry(self, zone: Zone, i: int, when: datetime | None = None) -> dict[str, Any]:
+        """The newer entry shape, with ``isdeleted`` (the number 0 or 1)."""
+        deleted = not zone.data.exists(i)
         if when is None:
-            when = zone.data.time(i).astimezone(timezone.utc)
-        return {"zoneid": zone.fields[zone.key][1](i), "zonename": zone.name, "zoneidreference": zone.key,
-                "lastupdateutc": when.strftime("%Y/%m/%d %H:%M:%S")}
+            when = self.deleted_at[(zone.name, i)] if deleted else zone.data.time(i).astimezone(timezone.utc)
+        return {"isdeleted": int(deleted), "zoneid": zone.fields[zone.key][1](i), "zonename": zone.name,
+                "zoneidreference": zone.key, "lastupdateutc": when.strftime("%Y/%m/%d %H:%M:%S")}
+
+    def delete(self, zone: str, i: int) -> str:
+        """Delete one record now: it leaves every listing (with its nested custom fields, groups and orgs); in
+        a zone the feed covers (suppliers) the lastupdate feed lists it with isdeleted = 1 from now on."""
+        z = self.zones[zone]
+        ident = z.fields[z.key][1](i)
+        with z.data.lock:
+            if z.feed_deletes:
+                self.deleted_at[(zone, i)] = self.now_second()
+            z.data.delete(i)
+        return ident
+
+    def delete_random(self, rng: Any, n: int) -> list[tuple[str, str]]:
+        """Delete ``n`` existing records spread over the zones (every user and supplier has nested rows that
+        go with it); returns (zone, id) of each."""
+        out: list[tuple[str, str]] = []
+        names = list(self.zones)
+        for k in range(n):
+            for name in names[k % len(names):] + names[:k % len(names)]:  # the next zone that has a record left
+                data = self.zones[name].data
+                pick = next((i for i in (rng.randrange(data.size) for _ in range(50) if data.size) if data.exists(i)),
+                            None)
+                if pick is None:  # mostly deleted already: look at them all
+                    alive = [i for i in data.all() if data.exists(i)]
+                    pick = rng.choice(alive) if alive else None
+                if pick is not None:
+                    out.append((name, self.delete(name, pick)))
+                    break
+        return out
 
     def truth(self, zone: str) -> dict[str, dict[str, Any]]:
         z = self.zones[zone]
@@ -424,7 +475,8 @@ class AroFloSim(SimApp):
             if zone_name == "lastupdate":
                 rows, message = self.query_lastupdate(wheres, orders, window), OK
             else:
-                rows, message = self.query_zone(self.zones[zone_name], wheres, orders, window)
+                joins = {j.strip().lower() for v in (v for k, v in params if k == "join") for j in v.split(",")}
+                rows, message = self.query_zone(self.zones[zone_name], wheres, orders, window, joins)
         except ValueError:
             return self.envelope(request, "1", MSG_REQUEST)
         list_key = "lastupdates" if zone_name == "lastupdate" else zone_name
@@ -449,7 +501,16 @@ class AroFloSim(SimApp):
     # ``window`` is (offset, limit) for a paged request, None for "everything". The general path filters and
     # sorts every record (O(n)); the fast paths below answer the connector's own query shapes identically.
     def query_zone(self, zone: Zone, wheres: list[str], orders: list[str],
-                   window: tuple[int, int] | None = None) -> tuple[list[dict], str]:
+                   window: tuple[int, int] | None = None, joins: set[str] | frozenset[str] = frozenset()
+                   ) -> tuple[list[dict], str]:
+        rows, message = self._query_zone(zone, wheres, orders, window)
+        for area in zone.joins - set(joins):  # not joined: the empty placeholder AroFlo sends
+            for row in rows:
+                row[area] = []
+        return rows, message
+
+    def _query_zone(self, zone: Zone, wheres: list[str], orders: list[str],
+                    window: tuple[int, int] | None = None) -> tuple[list[dict], str]:
         message = OK
         source: Any = zone.data.all()
         if not wheres:
@@ -662,8 +723,11 @@ class AroFloSim(SimApp):
         gone = sorted(i for i in set(changed) | gone_set if a <= i < b)
         skip = set(gone)
         extras = []
-        for i, (_, t) in changed.items():
-            if i in gone_set or not 0 <= i < size:
+        moments = [(i, t) for i, (_, t) in changed.items() if i not in gone_set]
+        if zone.feed_deletes:  # deleted records stay in the feed, at their deletion time, with isdeleted = 1
+            moments += [(i, self.deleted_at[(zone.name, i)]) for i in gone_set if (zone.name, i) in self.deleted_at]
+        for i, t in moments:
+            if not 0 <= i < size:
                 continue
             when = t.astimezone(timezone.utc).replace(tzinfo=None)
             if (low is None or when > low) and (high is None or when < high):

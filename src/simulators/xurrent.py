@@ -40,7 +40,7 @@ from zoneinfo import ZoneInfo
 
 from werkzeug.wrappers import Request, Response
 
-from .harness import Dataset, Faults, SimApp, json_response, kept, serve_forever
+from .harness import Dataset, Faults, SimApp, json_response, kept, serve_forever, stable_random
 
 RESERVED = {"per_page", "page", "search_after", "search_before", "sort", "fields"}
 ADJECTIVES = ["Widget", "Northern", "Global", "Acme", "Blue", "Summit", "Harbor", "Prairie", "Zürich", "O'Neil"]
@@ -92,6 +92,20 @@ RESOURCES: dict[str, dict[str, Any]] = {
         "predefined": ["completed", "open", "managed_by_me"],
     },
 }
+# The Archive and the Trash: one entry per archived or trashed record, filterable and sortable on id and
+# created_at only, newest first by default; the entry names the record's type and references it.
+BIN_VERB = {"archive": "archived", "trash": "trashed"}
+for _bin, _verb in BIN_VERB.items():
+    RESOURCES[_bin] = {
+        "types": {"id": "int", "created_at": "datetime"},
+        "filterable": ["id", "created_at"],
+        "sortable": ["id", "created_at"],
+        "default_sort": [("created_at", True)],
+        "collection": ["id", "created_at", f"{_verb}_by", _verb, "organization", "product", "project"],
+        "predefined": [],
+    }
+BINS = tuple(BIN_VERB)
+SINGULAR = {"organizations": "organization", "products": "product", "projects": "project"}
 
 
 class BadRequest(Exception):
@@ -246,6 +260,12 @@ class XurrentSim(SimApp):
         self.tz = ZoneInfo(time_zone)
         self.link_host = link_host
         self.seen_accounts: list[str] = []  # the account header name each API request used
+        self.issued_to: dict[str, str] = {}  # client-credentials token -> the client (the API user) it was issued to
+        # The Archive and the Trash: entries in id order; the next entry id of each.
+        self.bins: dict[str, list[dict[str, Any]]] = {name: [] for name in BINS}
+        self.bin_ids: dict[str, int] = {name: 0 for name in BINS}
+        self.bins_lock = threading.Lock()
+        self.bin_readers: set[str] | None = None  # tokens with the administrator role the bins need (None: all)
 
     # Records -------------------------------------------------------------------------------------
     def stamp(self, dt: datetime | None) -> str | None:
@@ -281,7 +301,23 @@ class XurrentSim(SimApp):
         }
         if i % 9 == 5:  # a record of another account in a directory setup
             rec["account"] = {"id": "wdc", "name": "Widget Data Center"}
+        # Nested arrays from their own random stream (so the fields above keep their values); an edit can
+        # add or drop elements. Contacts and addresses carry no key of their own; custom fields do.
+        extra = stable_random(ds.seed, "nested", i, ds.version(i))
+        rec["contacts"] = [{"label": extra.choice(["work", "fax", "mobile"]),
+                            "telephone": f"+1 555 {extra.randrange(10000):04d}"} for _ in range(extra.randrange(3))]
+        rec["addresses"] = [{"label": "work", "street": f"{extra.randrange(1, 999)} Main St",
+                             "city": extra.choice(["Houston", "Chicago", "Zürich"])}] if extra.random() < 0.5 else []
+        rec["custom_fields"] = self.custom_fields(extra)
         return rec
+
+    @staticmethod
+    def custom_fields(rng: Any) -> list[dict[str, Any]] | None:
+        """``[{"id", "value"}]`` (any JSON value), or null when the record has none."""
+        fields = [("cost_center", lambda: f"CC-{rng.randrange(100):02d}"), ("priority", lambda: rng.randrange(1, 6)),
+                  ("vip", lambda: rng.random() < 0.5), ("tags", lambda: rng.sample(["a", "b", "c"], 2))]
+        chosen = [(name, make()) for name, make in fields if rng.random() < 0.5]
+        return [{"id": name, "value": value} for name, value in chosen] or None
 
     def product(self, i: int) -> dict[str, Any]:
         ds = self.data["products"]
@@ -338,6 +374,7 @@ class XurrentSim(SimApp):
             "created_at": self.stamp(ds.created(i)),
             "updated_at": self.stamp(ds.time(i)),
             "source": "4me",
+            "custom_fields": self.custom_fields(stable_random(ds.seed, "nested", i, ds.version(i))),
         }
 
     def record(self, resource: str, i: int) -> dict[str, Any]:
@@ -346,6 +383,94 @@ class XurrentSim(SimApp):
     def truth(self, resource: str) -> dict[int, dict[str, Any]]:
         ds = self.data[resource]
         return {i + 1: self.record(resource, i) for i in ds.all() if ds.exists(i)}
+
+    # Archive, trash, restore ---------------------------------------------------------------------
+    # Archiving or trashing takes a record out of its collections (and id-only listings); its entry in
+    # /archive or /trash names it. Its nested arrays go with it. A restore removes the entry and brings
+    # the record back unchanged (updated_at too: the docs do not say it changes); erasing a trash entry
+    # (the 28-day purge) removes the entry and the record for good.
+    def remove(self, resource: str, ident: int, to: str = "trash") -> dict[str, Any]:
+        ds = self.data[resource]
+        i = ident - 1
+        if not ds.exists(i):
+            raise KeyError(f"{resource} {ident} does not exist")
+        rec = self.record(resource, i)
+        verb = BIN_VERB[to]
+        with self.bins_lock:
+            self.bin_ids[to] += 1
+            kind = SINGULAR[resource]
+            label = rec.get("name") or rec.get("subject")
+            entry = {"id": self.bin_ids[to], "created_at": self.stamp(ds.clock()),
+                     f"{verb}_by": {"id": 6, "name": "Howard Tanner"}, verb: kind,
+                     kind: {"id": ident, "href": f"/{resource}/{ident}", "display_name": f"{ident} {label}"}}
+            self.bins[to].append(entry)
+        ds.delete(i)
+        return entry
+
+    def _entry(self, resource: str, ident: int, bins: tuple[str, ...] = BINS) -> tuple[str, dict] | None:
+        kind = SINGULAR[resource]
+        for name in bins:
+            for entry in self.bins[name]:
+                if entry[BIN_VERB[name]] == kind and entry[kind]["id"] == ident:
+                    return name, entry
+        return None
+
+    def restore(self, resource: str, ident: int) -> None:
+        found = self._entry(resource, ident)
+        if found is None:
+            raise KeyError(f"{resource} {ident} is neither archived nor trashed")
+        with self.bins_lock:
+            self.bins[found[0]].remove(found[1])
+        ds = self.data[resource]
+        with ds.lock:
+            ds.deleted.discard(ident - 1)
+            ds.revision += 1  # the fast paths' derived indexes are rebuilt
+
+    def erase(self, resource: str, ident: int) -> None:
+        """The trash's 28-day purge: the entry goes, the record stays gone."""
+        found = self._entry(resource, ident, ("trash",))
+        if found is None:
+            raise KeyError(f"{resource} {ident} is not in the trash")
+        with self.bins_lock:
+            self.bins["trash"].remove(found[1])
+
+    def move_to_trash(self, resource: str, ident: int) -> None:
+        """A retention policy moving an archived record on to the trash: a new trash entry replaces it."""
+        found = self._entry(resource, ident, ("archive",))
+        if found is None:
+            raise KeyError(f"{resource} {ident} is not archived")
+        with self.bins_lock:
+            self.bins["archive"].remove(found[1])
+        ds = self.data[resource]
+        with ds.lock:
+            ds.deleted.discard(ident - 1)
+        self.remove(resource, ident, "trash")
+
+    def delete_random(self, rng: Any, n: int) -> list[tuple[str, int]]:
+        """Archive or trash ``n`` live records spread over the entities; organizations with nested arrays
+        (contacts, addresses, custom fields, which go with them) are picked first. Returns (entity, id)."""
+        order = ["organizations", "products", "projects"]
+        picked: list[tuple[str, int]] = []
+        for j, resource in enumerate(order):
+            count = n // len(order) + (j < n % len(order))
+            ds = self.data[resource]
+            live = [i for i in ds.all() if ds.exists(i)]
+            nested = [i for i in live if self._nested(self.record(resource, i))] if resource == "organizations" else []
+            first = rng.sample(nested, min(len(nested), (count + 1) // 2))
+            rest = [i for i in live if i not in set(first)]
+            for i in first + rng.sample(rest, min(len(rest), count - len(first))):
+                picked.append((resource, i + 1))
+        for resource, ident in picked:
+            self.remove(resource, ident, rng.choice(BINS))
+        return picked
+
+    @staticmethod
+    def _nested(rec: dict[str, Any]) -> bool:
+        return bool(rec.get("contacts") or rec.get("addresses") or rec.get("custom_fields"))
+
+    def bin_records(self, name: str) -> list[dict[str, Any]]:
+        with self.bins_lock:
+            return [dict(e) for e in self.bins[name]]
 
     # Auth ----------------------------------------------------------------------------------------
     def expire_tokens(self) -> None:
@@ -371,7 +496,12 @@ class XurrentSim(SimApp):
                                  400)
         token = secrets.token_urlsafe(24)
         self.issued[token] = time.time() + self.token_lifetime
+        self.issued_to[token] = client_id
         return json_response({"access_token": token, "token_type": "Bearer", "expires_in": self.token_lifetime})
+
+    @staticmethod
+    def token_of(request: Request) -> str:
+        return request.headers.get("Authorization", "")[len("Bearer "):].strip()
 
     def authenticate(self, request: Request) -> str | None:
         header = request.headers.get("Authorization", "")
@@ -408,11 +538,12 @@ class XurrentSim(SimApp):
             return json_response({"message": "Unauthorized"}, 401)
         parts = path.split("/")[2:]
         if parts == ["rate_limit"]:
-            _, headers, _ = self.limits.hit(token, count=False)
+            _, headers, _ = self.limits.hit(self.issued_to.get(token, token), count=False)
             return json_response({"limit": headers.get("X-RateLimit-Limit"),
                                   "remaining": headers.get("X-RateLimit-Remaining"),
                                   "reset": headers.get("X-RateLimit-Reset")}, headers=headers)
-        allowed, headers, wait = self.limits.hit(token)
+        # The hourly limit is per API user: every token of one client (or one personal token's user) shares it.
+        allowed, headers, wait = self.limits.hit(self.issued_to.get(token, token))
         if not allowed:
             return self.rate_limited(request, headers, wait)
         response = self.route(request, parts)
@@ -427,9 +558,14 @@ class XurrentSim(SimApp):
         resource = parts[0]
         if resource not in RESOURCES:
             return json_response({"message": "Not Found"}, 404)
+        if resource in BINS and self.bin_readers is not None and self.token_of(request) not in self.bin_readers:
+            return json_response({"message": "Forbidden: the Archive and the Trash need an administrator role"},
+                                 403)
         try:
             if len(parts) == 1:
                 return self.collection(request, resource, None)
+            if resource in BINS:
+                return json_response({"message": "Not Found"}, 404)
             if len(parts) == 2 and parts[1] in RESOURCES[resource]["predefined"]:
                 return self.collection(request, resource, parts[1])
             if len(parts) == 2 and parts[1].isdigit():
@@ -546,8 +682,11 @@ class XurrentSim(SimApp):
     def scan_window(self, resource: str, predefined: str | None, args: Any, sort: list[tuple[str, bool]],
                     per_page: int, conditions: list[Callable[[dict[str, Any]], bool]]) -> Window:
         """The general path: build, filter and sort every record (O(n) per request), then cut the page."""
-        ds = self.data[resource]
-        recs = [self.record(resource, i) for i in ds.all() if ds.exists(i)]
+        if resource in BINS:
+            recs = self.bin_records(resource)
+        else:
+            ds = self.data[resource]
+            recs = [self.record(resource, i) for i in ds.all() if ds.exists(i)]
         recs = [r for r in recs if self.predefined(resource, predefined, r) and all(c(r) for c in conditions)]
         keyed = [self.keyed(resource, sort, r) for r in recs]
         directions = [desc for _, desc in sort] + [sort[-1][1]]
@@ -593,7 +732,7 @@ class XurrentSim(SimApp):
 
     def fast_window(self, resource: str, predefined: str | None, args: Any, sort: list[tuple[str, bool]],
                     per_page: int) -> Window | None:
-        if predefined is not None or "page" in args or args.get("search_before"):
+        if resource in BINS or predefined is not None or "page" in args or args.get("search_before"):
             return None
         filters = [k for k in args if k not in RESERVED]
         by_updated = sort == [("updated_at", False)] and filters in ([], ["updated_at"])
@@ -712,8 +851,8 @@ class XurrentSim(SimApp):
         items, start, end, total = window.items, window.start, window.end, window.total
         page_mode = "page" in args
         fields = [f for f in args.get("fields", "").split(",") if f] or spec["collection"]
-        body = [{k: r.get(k) for k in ["id", *fields, "account"] if k in r or k in spec["collection"]}
-                for _, r in items]
+        body = [{k: r.get(k) for k in ["id", *fields, "account"]
+                 if k in r or (k in spec["collection"] and resource not in BINS)} for _, r in items]
 
         pages = max(1, -(-total // per_page))
         headers = {"X-Pagination-Per-Page": str(per_page), "X-Pagination-Current-Page": str(start // per_page + 1),
