@@ -178,6 +178,9 @@ def params_for(sim: ActSim, entity: str, q: dict[str, Any]) -> tuple[dict[str, s
     if q["select"]:
         params["$select"] = q["select"].format(c=cursor)
     covered = shape in ("probe", "id", "sweep") or order in (f"{cursor},id", cursor, f"{cursor} asc,id asc")
+    # A literal of the wrong kind is a 400 on both paths, except on an empty entity, where the general path has no
+    # record to type-check it against and answers 200: the connector never sends one, so it need not be indexed.
+    covered = covered and not (wrong and where)
     return params, covered
 
 
