@@ -57,13 +57,7 @@ def custom_truth(sim: ActSim, table: str) -> dict[tuple, object]:
 
 def flags(conn: ConnectorDir, table: str) -> dict[tuple, bool]:
     """Primary key -> _fivetran_deleted of every row of tester.<table>, read from the warehouse itself."""
-    key = "parent_id, field" if table.endswith("_custom_fields") else "id"
-    con = duckdb.connect(str(conn.warehouse), read_only=True)
-    try:
-        rows = con.sql(f"select {key}, _fivetran_deleted from tester.{table}").fetchall()
-    finally:
-        con.close()
-    return {tuple(r[:-1]): bool(r[-1]) for r in rows}
+    return conn.flags(table, ("parent_id", "field") if table.endswith("_custom_fields") else ("id",))
 
 
 def check_custom_fields(conn: ConnectorDir, sim: ActSim) -> None:

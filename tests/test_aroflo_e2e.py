@@ -68,15 +68,8 @@ def check(conn: ConnectorDir, sim: AroFloSim) -> None:
 
 def flags(conn: ConnectorDir, table: str) -> dict[tuple, bool]:
     """Primary key -> _fivetran_deleted, straight from the warehouse."""
-    import duckdb
-
     key = [f"parent_{CHILDREN[table][0][:-1]}id", CHILDREN[table][2]] if table in CHILDREN else [KEYS[table]]
-    con = duckdb.connect(str(conn.warehouse), read_only=True)
-    try:
-        rows = con.sql(f'select {", ".join(key)}, _fivetran_deleted from tester."{table}"').fetchall()
-    finally:
-        con.close()
-    return {tuple(r[:-1]): bool(r[-1]) for r in rows}
+    return conn.flags(table, key)
 
 
 def sync(conn: ConnectorDir, cfg: dict[str, str]) -> str:

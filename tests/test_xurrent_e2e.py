@@ -85,14 +85,7 @@ def child_truth(sim: XurrentSim) -> dict[str, set[tuple]]:
 
 def flags(conn: ConnectorDir, table: str, key: tuple[str, ...]) -> dict[tuple, bool]:
     """Every row of a warehouse table: key -> _fivetran_deleted."""
-    import duckdb
-
-    con = duckdb.connect(str(conn.warehouse), read_only=True)
-    try:
-        rows = con.sql(f'select {", ".join(key)}, _fivetran_deleted from tester."{table}"').fetchall()
-    finally:
-        con.close()
-    return {tuple(r[:-1]): bool(r[-1]) for r in rows}
+    return conn.flags(table, key)
 
 
 def config(server: Server, **extra: str) -> dict[str, str]:

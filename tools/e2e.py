@@ -93,6 +93,17 @@ class ConnectorDir:
             raise AssertionError(f"fivetran debug did not finish in {timeout}s:\n{output[-4000:]}") from None
         return DebugRun(proc.returncode, output, killed and proc.returncode == -signal.SIGKILL)
 
+    def flags(self, table: str, key: Iterable[str]) -> dict[tuple, bool]:
+        """Every row of ``tester.<table>``, deleted ones included: its key values -> ``_fivetran_deleted``."""
+        import duckdb
+
+        con = duckdb.connect(str(self.warehouse), read_only=True)
+        try:
+            rows = con.sql(f'select {", ".join(key)}, _fivetran_deleted from tester."{table}"').fetchall()
+        finally:
+            con.close()
+        return {tuple(r[:-1]): bool(r[-1]) for r in rows}
+
     def rows(self, table: str) -> list[dict[str, Any]]:
         """Live rows of ``tester.<table>`` (``_fivetran_deleted`` false), Fivetran columns dropped."""
         import duckdb

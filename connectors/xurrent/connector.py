@@ -565,7 +565,8 @@ def tables(http: Http | None, cfg: dict[str, Any], state: dict[str, Any] | None 
                            doc="delete feed: GET /archive from the last entry id and GET /trash (28 days) every "
                                "sync; a record that left the trash is read again (restored) or stays deleted"),
                 Reconcile(ids=id_listing(http, name, page_size, state),
-                          doc="id reconciliation: GET /" + name + "?fields=id&sort=id, every deletes_check_hours"),
+                          doc=f"id reconciliation: GET /{name}?fields=id&sort=id every deletes_check_hours; "
+                              "listed ids the warehouse lacks (restored from the archive) are read again next sync"),
             ),
         )
 
