@@ -93,6 +93,12 @@ class Dataset:
             self.deleted.add(i)
             self.revision += 1
 
+    def restore(self, i: int) -> None:
+        """Undo ``delete`` (a record restored from an API's trash); derived indexes are rebuilt."""
+        with self._lock:
+            self.deleted.discard(i)
+            self.revision += 1
+
     def _touch(self, i: int, version: int, when: datetime) -> None:
         old = self.changed.get(i)
         if old:

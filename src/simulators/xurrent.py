@@ -421,10 +421,7 @@ class XurrentSim(SimApp):
             raise KeyError(f"{resource} {ident} is neither archived nor trashed")
         with self.bins_lock:
             self.bins[found[0]].remove(found[1])
-        ds = self.data[resource]
-        with ds.lock:
-            ds.deleted.discard(ident - 1)
-            ds.revision += 1  # the fast paths' derived indexes are rebuilt
+        self.data[resource].restore(ident - 1)
 
     def erase(self, resource: str, ident: int) -> None:
         """The trash's 28-day purge: the entry goes, the record stays gone."""
@@ -441,9 +438,7 @@ class XurrentSim(SimApp):
             raise KeyError(f"{resource} {ident} is not archived")
         with self.bins_lock:
             self.bins["archive"].remove(found[1])
-        ds = self.data[resource]
-        with ds.lock:
-            ds.deleted.discard(ident - 1)
+        self.data[resource].restore(ident - 1)
         self.remove(resource, ident, "trash")
 
     def delete_random(self, rng: Any, n: int) -> list[tuple[str, int]]:

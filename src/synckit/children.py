@@ -93,7 +93,7 @@ class ChildIndex:
                 new = [key_value(r, own) for r in rows]
                 gone = set(old or []) - set(new)
                 for key in sorted(gone, key=str):
-                    sink.delete(name, {**parent, **_key_columns(key, own)})
+                    sink.delete(name, {**parent, **key_row(key, own)})
                 stored: Any = sorted(new, key=str) if child.mapping else new  # one order: sets compare equal
             else:
                 for position in range(len(rows), old or 0):
@@ -126,8 +126,4 @@ class ChildIndex:
                     sink.delete(name, {**parent, "position": position})
             else:
                 for key in old:
-                    sink.delete(name, {**parent, **_key_columns(key, child.own_key())})
-
-
-def _key_columns(key: Any, own: tuple[str, ...]) -> dict[str, Any]:
-    return key_row(key, own)
+                    sink.delete(name, {**parent, **key_row(key, child.own_key())})

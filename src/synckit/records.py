@@ -166,14 +166,18 @@ def text(value: Any) -> str | None:
 
 def convert(row: Mapping[str, Any], converters: Mapping[str, Any], *, where: str = "") -> dict[str, Any]:
     """Apply ``converters[column](value)`` to the row's columns; a failure names the column and where."""
-    out = dict(row)
+    return _convert_into(dict(row), converters, where)
+
+
+def _convert_into(row: dict[str, Any], converters: Mapping[str, Any], where: str = "") -> dict[str, Any]:
+    """``convert`` in place, for a row the caller has just built (no copy per record)."""
     for column, fn in converters.items():
-        if column in out:
+        if column in row:
             try:
-                out[column] = fn(out[column])
+                row[column] = fn(row[column])
             except (ValueError, TypeError) as exc:
                 raise ValueError(f"{where}column '{column}': {exc}") from None
-    return out
+    return row
 
 
 # Fivetran column types -> the converter that reads an API's value into that type.
@@ -200,13 +204,6 @@ def typed(columns: Mapping[str, Any], overrides: Mapping[str, Any] | None = None
         converters.setdefault(column, overrides[column])  # type: ignore[index]
 
     def shape(record: Mapping[str, Any]) -> dict[str, Any]:
-        row = flatten(record, sep, strict=strict)
-        for column, fn in converters.items():
-            if column in row:
-                try:
-                    row[column] = fn(row[column])
-                except (ValueError, TypeError) as exc:
-                    raise ValueError(f"column '{column}': {exc}") from None
-        return row
+        return _convert_into(flatten(record, sep, strict=strict), converters)
 
     return shape

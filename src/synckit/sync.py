@@ -314,8 +314,8 @@ def _delete_checks(tables: list[Table], state: dict[str, Any], sink: Sink, polic
     for table in tables:  # a snapshot that deleted forces the check of the tables it cascades into
         if results.get(table.name) and results[table.name].deleted:
             forced.update(cascade(table))
+    # Every table with a feed or a reconciliation, in order; a cascade appends its targets again.
     queue = [t.name for t in tables if any(not isinstance(m, dl.Snapshot) for m in t.deletes)]
-    queue += [name for name in sorted(forced) if name not in queue]
     ran: set[str] = set()
     i = 0
     while i < len(queue):
@@ -325,9 +325,8 @@ def _delete_checks(tables: list[Table], state: dict[str, Any], sink: Sink, polic
         row = results.get(name)
         if row is None or row.status != "ok" or (name in ran and name not in forced):
             continue
-        checks = [m for m in table.deletes if not isinstance(m, dl.Snapshot)]
-        if not checks:
-            continue
+        if not any(not isinstance(m, dl.Snapshot) for m in table.deletes):
+            continue  # a cascade into a table whose only mechanism is a snapshot: its next re-read finds them
         was_forced = name in forced
         forced.discard(name)
         ran.add(name)
