@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Tests run in parallel: end-to-end runs spend much of their time waiting on rate limits and report polls.
 TEST_WORKERS ?= 3
 
-.PHONY: demo test lint bench package reliability docs clean
+.PHONY: demo test lint bench bench-tables package reliability docs clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -23,6 +23,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	DO_NOT_TRACK=1 PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m bench.run
+
+bench-tables: $(STAMP)
+	DO_NOT_TRACK=1 PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m bench.tables
 
 package: $(STAMP)
 	$(BIN)/python -m tools.package $(CONNECTOR)
