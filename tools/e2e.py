@@ -162,15 +162,16 @@ def normalise(value: Any) -> Any:
     return value
 
 
-def compare(rows: Iterable[Mapping[str, Any]], truth: Mapping[Any, Mapping[str, Any]], key: str,
+def compare(rows: Iterable[Mapping[str, Any]], truth: Mapping[Any, Mapping[str, Any]], key: str | tuple[str, ...],
             fields: Iterable[str]) -> Comparison:
-    """``truth`` maps primary key -> expected row (warehouse column names); ``fields`` are compared."""
+    """``truth`` maps primary key -> expected row (warehouse column names); ``fields`` are compared. A composite
+    key (a child table's ``parent_id`` and its own key) is a tuple of columns, and ``truth`` is keyed by tuples."""
     rows = list(rows)
     seen: dict[Any, Mapping[str, Any]] = {}
     result = Comparison(expected=len(truth), delivered=len(rows))
     fields = list(fields)
     for row in rows:
-        pk = row[key]
+        pk = tuple(row[k] for k in key) if isinstance(key, tuple) else row[key]
         if pk in seen:
             result.duplicates.append(pk)
         seen[pk] = row

@@ -23,7 +23,7 @@ for _path in (ROOT / "src", ROOT):
 @dataclass
 class Kit:
     name: str
-    keys: dict[str, str]  # warehouse table -> primary key column
+    keys: dict[str, str | tuple[str, ...]]  # warehouse table -> primary key column (a tuple: composite)
     fields: dict[str, list[str]]  # warehouse table -> columns compared with the truth
     make: Callable[..., Any]  # make(size, tie=1, faults=None, limits=False, latency=0.0) -> SimApp
     config: Callable[[Any, str], dict[str, str]]  # (sim, base URL) -> configuration
