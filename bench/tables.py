@@ -79,7 +79,7 @@ def parents_and_children(name: str) -> tuple[list[str], dict[str, str]]:
     for table in connector(name).catalogue():
         parents.append(table.name)
         for child in table.children:
-            children[f"{table.name}_{child.name}"] = table.name
+            children[child.table(table.name)] = table.name
     return parents, children
 
 

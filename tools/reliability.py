@@ -219,7 +219,10 @@ def report(cells: list[Cell], size: int, kills: int) -> str:
                      f"{c.requests} | "
                      f"{c.note.replace('|', '/')} |")
     passed = sum(c.ok for c in cells)
-    lines += ["", f"{passed} of {len(cells)} cells pass."]
+    lines += ["", f"{passed} of {len(cells)} cells pass.", "", "## Tables compared in every cell", ""]
+    for name in dict.fromkeys(c.connector for c in cells):
+        compared = sorted(kits([name])[name].keys)
+        lines.append(f"- {name} ({len(compared)}): {', '.join(compared)}")
     return "\n".join(lines) + "\n"
 
 
