@@ -55,7 +55,9 @@ def test_malformed_configurations_are_rejected_before_any_request(raw, key):
 
 
 def cfg(server, **extra):
-    return {"api_key": "test-key", "base_url": server.url, "requests_per_minute": "6000", **extra}
+    """The users table alone (the report tables have their own tests), with short report polls."""
+    return {"api_key": "test-key", "base_url": server.url, "requests_per_minute": "6000", "tables": "user",
+            "poll_seconds": "0.05", **extra}
 
 
 def test_list_mode_holds_the_filter_fixed_for_the_whole_table():
@@ -114,19 +116,19 @@ def test_wrong_key_is_an_auth_error_without_the_key(caplog):
 
 
 def test_report_mode_survives_faults_and_bom():
-    sim = AwardcoSim(users=2500, report_page_size=700, polls_before_done=0,
+    sim = AwardcoSim(users=1200, report_page_size=350, polls_before_done=0, per_minute=None,
                      faults=Faults(rate=0.3, seed=9, kinds=("500", "drop", "malformed", "slow"), slow_seconds=0.05))
     with Server(sim) as server:
         sink = MemorySink(primary_keys={"user": ("employeeId",)})
         awardco.update(cfg(server, retry_attempts="10"), {}, sink)
     rows = sink.tables["user"]
-    assert len(rows) == 2500
+    assert len(rows) == 1200
     assert rows[("E000001",)]["employeeId"] == "E000001"  # no BOM glued to the first column
     assert sum(sim.faults.injected.values()) > 0
 
 
 def test_schema_declares_key_and_types():
-    user, metadata = awardco.schema({})
+    user, metadata = awardco.schema({})[:2]
     assert user["primary_key"] == ["employeeId"]
     assert user["columns"]["updated_at"] == "UTC_DATETIME" and user["columns"]["balance"] == "DOUBLE"
     assert user["columns"]["createdDate"] == "UTC_DATETIME" and user["columns"]["hireDate"] == "NAIVE_DATE"
@@ -140,11 +142,11 @@ KEYS = {"user": ("employeeId",), "user_metadata": ("parent_employeeId", "field")
 # Catalogue and table selection ---------------------------------------------------------------------------
 
 def test_catalogue_is_the_sync_declaration_and_sends_nothing():
-    [table] = awardco.catalogue()  # built with no client: a request would fail on None
-    assert awardco.schema({}) == schema_of([table])
+    table, *reports = awardco.catalogue()  # built with no client: a request would fail on None
+    assert awardco.schema({}) == schema_of([table, *reports])
     assert table.read == "full" and table.doc and [c.field for c in table.children] == ["metadata"]
     assert [type(m).__name__ for m in table.deletes] == ["Snapshot"]
-    [listed] = awardco.tables(None, {**awardco.defaults(), "users_source": "list"})
+    [listed] = awardco.tables(None, {**awardco.defaults(), "users_source": "list"}, names=["user"])
     assert listed.read == "cursor" and [type(m).__name__ for m in listed.deletes] == ["Reconcile"]
     assert schema_of([listed]) == schema_of([table])  # switching source never changes the schema
     assert table.child_refs(table.children[0]) == {"parent_employeeId": "user.employeeId"}
@@ -159,9 +161,9 @@ def test_unknown_table_is_a_configuration_error_naming_it_and_the_valid_ones():
     sim = AwardcoSim(users=5)
     with Server(sim) as server:
         with pytest.raises(ConfigError) as info:
-            awardco.update(cfg(server, tables="user,recognitions"), {}, MemorySink())
-    assert "'tables'" in str(info.value) and "'recognitions'" in str(info.value)
-    assert "valid tables: user" in str(info.value)
+            awardco.update(cfg(server, tables="user,rewards"), {}, MemorySink())
+    assert "'tables'" in str(info.value) and "'rewards'" in str(info.value)
+    assert "valid tables: user, point_transactions, recognitions" in str(info.value)
     assert sim.count == 0
 
 
@@ -356,7 +358,7 @@ def test_a_delete_during_the_id_listing_never_deletes_a_live_user():
         state: dict = {}
         awardco.update(cfg(server, users_source="list"), state, MemorySink(primary_keys=KEYS))
         http = awardco.client(config)
-        [table] = awardco.tables(http, config, state)
+        [table] = awardco.tables(http, config, state, names=["user"])
         [rec] = table.deletes
         entry = state["tables"]["user"]
         sim.scheduler.after(sim.count + 2, lambda: sim.users.delete(5))  # before page 2 of the first listing

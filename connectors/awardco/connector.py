@@ -1,4 +1,6 @@
-"""Awardco users -> the `user` table (and its `user_metadata` child), through the Fivetran Connector SDK.
+"""Awardco users and Reports v2 reports -> the `user` table (with `user_metadata`) and one table per report
+(point transactions, recognitions, redemptions, budgets, balances, finance reports: see awardco_reports.py),
+through the Fivetran Connector SDK.
 
 Two sources, chosen by `users_source`:
 - `report` (default): the confirmed asynchronous Reports v2 USERS report (id 9): create, poll with
@@ -20,11 +22,13 @@ from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
+import awardco_reports as ar
 from fivetran_connector_sdk import Connector
 
 from synckit import (
     ApiError,
     ApiKeyHeader,
+    AuthError,
     Backoff,
     Child,
     Field,
@@ -52,7 +56,9 @@ from synckit import (
 from synckit.config import is_loopback
 from synckit.sink import Sink
 
-NAMES = ("user",)  # the selectable tables, in sync order; user_metadata comes with user
+# The selectable tables, in sync order; user_metadata comes with user. Opt-in tables sync only when named.
+NAMES = ("user", *(r.table for r in ar.REPORTS))
+OPT_IN = tuple(r.table for r in ar.REPORTS if r.opt_in)
 
 
 def _report_columns_problem(value: str) -> str | None:
@@ -85,10 +91,32 @@ SPEC = {
     "requests_per_minute": Field(kind=int, default=60, minimum=1, maximum=6000),
     "request_timeout_seconds": Field(kind=int, default=30, minimum=1, maximum=600),
     "retry_attempts": Field(kind=int, default=5, minimum=0, maximum=20),
-    "report_timeout_seconds": Field(kind=int, default=600, minimum=5, maximum=7200),
+    "report_timeout_seconds": Field(kind=int, default=900, minimum=1, maximum=7200,
+                                    description="how long to wait for one report task to complete"),
+    "poll_seconds": Field(kind=float, default=2.0, minimum=0.01, maximum=300,
+                          description="the first wait between report status polls; it doubles each poll"),
+    "poll_max_seconds": Field(kind=float, default=60.0, minimum=0.01, maximum=600,
+                              description="the longest wait between two report status polls"),
+    "timezone": Field(default="UTC", check=ar.zone_problem,
+                      description="the reports' time zone, as a Windows id (UTC, Pacific Standard Time, ...); "
+                                  "report times are converted to UTC"),
+    "start_date": Field(kind="date", description="the first day the event reports are read from; empty: "
+                                                 "history_days before the first sync"),
+    "history_days": Field(kind=int, default=30, minimum=0, maximum=3650),
+    "window_days": Field(kind=int, default=31, minimum=1, maximum=366,
+                         description="days per report task when reading event reports"),
+    "lookback_days": Field(kind=int, default=3, minimum=1, maximum=366,
+                           description="whole UTC days of event reports re-read every sync (late rows, corrections)"),
+    "status_lookback_days": Field(kind=int, default=90, minimum=1, maximum=731,
+                                  description="days of Recognition Status re-read every sync (its rows change)"),
+    "concurrent_tasks": Field(kind=int, default=2, minimum=1, maximum=12,
+                              description="report tasks started per report at the start of a sync, so they "
+                                          "generate while other tables are read"),
+    "report_format": Field(default="csv", choices=("csv", "json"),
+                           description="the report page format asked for; either one is read, by Content-Type"),
     "lookback_minutes": Field(kind=int, default=0, minimum=0, maximum=10080),
     "enable_debug_logging": Field(kind=bool, default=False),
-    **selection.spec(NAMES),
+    **selection.spec(NAMES, tables_hint=f"{', '.join(OPT_IN)} sync only when named"),
 }
 
 USERS_REPORT_ID = 9
@@ -273,28 +301,11 @@ def run_report(http: Http, cfg: dict[str, Any]) -> dict[str, Any]:
     body = report_request()
     if cfg["report_columns"]:
         body["selectedColumns"] = [c.strip() for c in cfg["report_columns"].split(",")]
-    created = http.json("POST", f"/api/v2/reports/{USERS_REPORT_ID}", json_body=body)
-    task_id = created.get("taskId") if isinstance(created, dict) else None
-    if not isinstance(task_id, int):
-        raise ResponseError(f"creating the USERS report returned no integer taskId: {str(created)[:200]}")
-    deadline = time.monotonic() + cfg["report_timeout_seconds"]
-    delay = 1.0
-    while True:
-        status = http.get_json(f"/api/v2/reports/tasks/{task_id}/status")
-        state = status.get("status") if isinstance(status, dict) else None
-        if state == "completed":
-            log.info(f"[user] USERS report task {task_id} completed with {status.get('totalPages')} page(s)")
-            return status
-        if state == "error":
-            raise SyncError(f"the USERS report task {task_id} failed: errorCode={status.get('errorCode')} "
-                            f"message={status.get('message')}")
-        if state != "in progress":
-            raise ResponseError(f"report task {task_id}: unexpected status {str(status)[:200]}")
-        if time.monotonic() + delay > deadline:
-            raise SyncError(f"the USERS report task {task_id} was still in progress after "
-                            f"{cfg['report_timeout_seconds']}s (report_timeout_seconds)")
-        time.sleep(delay)
-        delay = min(delay * 2, 30.0)
+    task_id = ar.create_task(http, USERS_REPORT_ID, body, "USERS")
+    status = ar.poll(http, cfg, task_id, "USERS", sleep=lambda s: time.sleep(s))
+    if status is None:
+        raise SyncError(f"the USERS report task {task_id} disappeared while it was polled")
+    return status
 
 
 def report_pages(http: Http, cfg: dict[str, Any], window: Window) -> Iterator[Page]:
@@ -344,8 +355,14 @@ def list_ids(http: Http, cfg: dict[str, Any], known: Callable[[], KeySet]) -> It
 
 
 def tables(http: Http | None, cfg: dict[str, Any], state: dict[str, Any] | None = None,
-           names: list[str] | tuple[str, ...] = NAMES) -> list[Table]:
+           names: list[str] | tuple[str, ...] = NAMES, readers: dict[str, ar.Reader] | None = None) -> list[Table]:
     """The chosen tables; ``catalogue()`` calls this with no client, and nothing here sends a request."""
+    reports = [ar.table(r, (readers or {}).get(r.table)) for r in ar.REPORTS if r.table in names]
+    return user_tables(http, cfg, state, names) + reports
+
+
+def user_tables(http: Http | None, cfg: dict[str, Any], state: dict[str, Any] | None,
+                names: list[str] | tuple[str, ...]) -> list[Table]:
     if "user" not in names:
         return []
 
@@ -404,10 +421,20 @@ def configuration_form() -> Any:
     return setup.form(SPEC, setup.checks(settings, {"user": probe_users}))
 
 
+def chosen(cfg: dict[str, Any]) -> list[str]:
+    """The tables to sync: those named in ``tables``, else every table but the opt-in ones."""
+    names = selection.chosen(cfg, NAMES)
+    return names if cfg.get("tables") else [n for n in names if n not in OPT_IN]
+
+
+def today() -> date:
+    return datetime.now(timezone.utc).date()
+
+
 def update(configuration: dict[str, Any], state: dict[str, Any], sink: Sink | None = None) -> None:
     """The SDK calls this with (configuration, state); tests and benchmarks pass an in-memory sink."""
     cfg = settings(configuration)
-    names = selection.chosen(cfg, NAMES)
+    names = chosen(cfg)
     sink = sink or FivetranSink()
     http = client(cfg)
     entry = state.get("tables", {}).get("user", {})
@@ -418,7 +445,19 @@ def update(configuration: dict[str, Any], state: dict[str, Any], sink: Sink | No
         if cfg["users_source"] == "list" and "keys" in entry:
             # Those keys were not read from the list: its delete check is due at once (checked at epoch 0).
             state["tables"]["user"]["deletes"] = {"checked_at": 0}
-    sync_tables(tables(http, cfg, state, names), state, sink, stats=http.stats, policy=selection.policy(cfg))
+    day = today()  # one day for the whole sync: every table plans its windows from it
+    readers = {r.table: ar.Reader(r, http, cfg, state, sink, day) for r in ar.REPORTS if r.table in names}
+    for reader in readers.values():
+        # Every report's first task starts now and generates on the server while earlier tables are read.
+        try:
+            reader.start()
+        except AuthError:
+            raise
+        except SyncError as exc:  # the table's own read asks again, and fails alone if it must
+            log.warning(f"[{reader.report.table}] could not start its report task yet: {exc}")
+    sink.checkpoint(state)
+    sync_tables(tables(http, cfg, state, names, readers), state, sink, stats=http.stats,
+                policy=selection.policy(cfg))
     if "user" in names:
         state.setdefault("tables", {}).setdefault("user", {})["source"] = cfg["users_source"]
     sink.checkpoint(state)

@@ -12,6 +12,12 @@ USERS report columns are the help centre's (capitals; ``header_style="title"`` w
 including ``Meta : <field>`` metadata columns; ``selectedColumns`` picks columns by name (case, spacing and
 punctuation ignored; an unknown name is a 400). Users are archived (status and archived date change, the
 user stays in every listing) or, rarely, deleted: a deleted user leaves the list, the report and the truth.
+
+The other reports (point transactions, recognitions, redemptions, budgets, balances, finance reports,
+programme utilisation, logins, client fulfilment) are ``awardco_reports.ReportData``: a task snapshots its
+rows when it is created; Login (10) takes ``slow_polls`` more polls than the others; pages are CSV, or JSON
+(a list of row objects) when the request's ``Accept`` asks for ``application/json``; ``expire_tasks()``
+forgets every task (its status is then a 404).
 """
 
 from __future__ import annotations
@@ -20,14 +26,17 @@ import argparse
 import csv
 import io
 import itertools
+import json
 import random
 import re
 import threading
 from datetime import datetime, timedelta, timezone
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from werkzeug.wrappers import Request, Response
 
+from .awardco_reports import ZONES, ReportData
 from .harness import Dataset, Faults, SimApp, json_response, serve_forever
 
 REPORT_IDS = {2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 14, 15, 16, 18, 21}
@@ -56,7 +65,7 @@ def header_key(header: str) -> str:
 
 
 def title_header(header: str) -> str:
-    if header.startswith("Meta : "):
+    if header.lower().startswith("meta"):
         return header
     return " ".join(w if w == "ID" else w.capitalize() for w in header.split(" "))
 
@@ -64,7 +73,8 @@ def title_header(header: str) -> str:
 class AwardcoSim(SimApp):
     def __init__(self, users: int = 250, *, tie: int = 1, api_keys: dict[str, set[str]] | None = None,
                  per_minute: int | None = 60, report_page_size: int = 1000, polls_before_done: int = 2,
-                 faults: Faults | None = None, seed: int = 7, latency: float = 0.0, header_style: str = "upper"):
+                 faults: Faults | None = None, seed: int = 7, latency: float = 0.0, header_style: str = "upper",
+                 days: int = 10, slow_polls: int = 2):
         super().__init__(faults=faults, limits=[(per_minute, 60.0)] if per_minute else None, latency=latency)
         self.users = Dataset(users, tie=tie, seed=seed)
         self.api_keys = api_keys if api_keys is not None else {"test-key": {"users", "reports"}}
@@ -77,6 +87,8 @@ class AwardcoSim(SimApp):
         self.header_style = header_style
         self.archived: dict[int, datetime] = {}  # users archived through archive(), with the day
         self.report_bodies: list[dict[str, Any]] = []  # each report request body, for the tests
+        self.slow_polls = slow_polls
+        self.data = ReportData(self, days=days, seed=seed)
 
     # Records ------------------------------------------------------------------------------------
     @staticmethod
@@ -205,6 +217,8 @@ class AwardcoSim(SimApp):
             if not isinstance(body, dict):
                 return json_response({"success": False, "message": "request body must be a JSON object"}, 400)
             self.report_bodies.append(body)
+            if report_id != USERS_REPORT:
+                return self.create_task(report_id, body)
             columns = list(REPORT_COLUMNS)
             wanted = body.get("selectedColumns")
             if wanted:
@@ -230,6 +244,8 @@ class AwardcoSim(SimApp):
             if parts[5] == "status":
                 return self.task_status(request, task_id, task)
             if parts[5] == "pages":
+                if "data" in task:
+                    return self.data_page(request, task)
                 return self.task_page(request, task)
         return json_response({"success": False, "message": "Not found"}, 404)
 
@@ -237,7 +253,7 @@ class AwardcoSim(SimApp):
         task["polls"] += 1
         base = {"taskId": task_id, "errorCode": None, "message": None, "paginatedApiBaseUrl": None,
                 "totalPages": None, "downloadUrl": None}
-        if task["polls"] <= self.polls_before_done:
+        if task["polls"] <= self.polls_before_done + (self.slow_polls if task["report"] == 10 else 0):
             return json_response({**base, "status": "in progress"})
         if task["failure"]:
             code, message = task["failure"]
@@ -247,6 +263,56 @@ class AwardcoSim(SimApp):
         return json_response({**base, "status": "completed", "totalPages": pages,
                               "paginatedApiBaseUrl": f"{root}/api/v2/reports/tasks/{task_id}/pages",
                               "downloadUrl": f"{root}/api/v2/reports/tasks/{task_id}/pages?page=1"})
+
+    def create_task(self, report_id: int, body: dict[str, Any]) -> Response:
+        zone_name = body.get("timezone", "UTC")
+        if zone_name not in ZONES:
+            return json_response({"success": False, "message": f"unknown timezone {zone_name!r}"}, 400)
+        zone = ZoneInfo(ZONES[zone_name])
+        if report_id == 16:
+            if body.get("timeRangeOption") not in ("current period", "previous period"):
+                return json_response({"success": False, "message": "report 16 takes current period or previous "
+                                                                   "period"}, 400)
+        else:
+            try:
+                datetime.fromisoformat(str(body["startDate"]))
+                datetime.fromisoformat(str(body["endDate"]))
+            except (KeyError, ValueError):
+                return json_response({"success": False, "message": "startDate and endDate are required ISO "
+                                                                   "dates"}, 400)
+        rows = [row for _, row in self.data.rows(report_id, body, zone)]
+        with self._tasks_lock:
+            task_id = next(self._task_ids)
+            self._tasks[task_id] = {"report": report_id, "polls": 0, "failure": self.fail_next_task,
+                                    "rows": len(rows), "data": rows, "columns": self.data.headers(report_id)}
+            self.fail_next_task = None
+        return json_response({"taskId": task_id})
+
+    def expire_tasks(self) -> None:
+        with self._tasks_lock:
+            self._tasks.clear()
+
+    def data_page(self, request: Request, task: dict[str, Any]) -> Response:
+        try:
+            page = int(request.args.get("page", "1"))
+        except ValueError:
+            return json_response({"success": False, "message": "page must be an integer"}, 400)
+        pages = max(1, -(-task["rows"] // self.report_page_size))
+        if page < 1 or page > pages:
+            return json_response({"success": False, "message": f"page {page} out of range 1..{pages}"}, 400)
+        start = (page - 1) * self.report_page_size
+        rows = task["data"][start:start + self.report_page_size]
+        columns = task["columns"]
+        names = [title_header(c) if self.header_style == "title" else c for c in columns]
+        if "application/json" in request.headers.get("Accept", ""):
+            body = [{n: r[c] for n, c in zip(names, columns, strict=True)} for r in rows]
+            return Response(json.dumps(body), status=200, headers={"Content-Type": "application/json"})
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow(names)
+        for r in rows:
+            writer.writerow([r[c] for c in columns])
+        return Response("\ufeff" + out.getvalue(), status=200, headers={"Content-Type": "text/csv"})
 
     def task_page(self, request: Request, task: dict[str, Any]) -> Response:
         try:
