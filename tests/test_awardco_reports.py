@@ -271,3 +271,30 @@ def test_a_row_without_its_date_fails_naming_the_row_and_is_not_retried():
         shape("DATE,EMPLOYEE ID\r\n,E1\r\n")
     with pytest.raises(ResponseError, match="row 1: column 'DATE': not a report date"):
         shape("DATE,EMPLOYEE ID\r\nsoon,E1\r\n")
+
+
+def test_title_case_headers_land_the_same_rows_as_capitals():
+    synced = []
+    for style in ("upper", "title"):
+        sim = AwardcoSim(users=15, per_minute=None, polls_before_done=0, header_style=style)
+        sink = MemorySink(primary_keys=KEYS)
+        run(sim, {}, sink, tables="point_transactions,money_deposits,point_budgets,recognition_status")
+        synced.append(sink.tables)
+    assert synced[0] == synced[1] and all(synced[0].values())
+
+
+def test_checkpoints_are_spaced_and_the_last_one_is_always_written():
+    now = [0.0]
+    sink = MemorySink()
+    spaced = awardco.SpacedCheckpoints(sink, 10, clock=lambda: now[0])
+    for step in range(5):
+        now[0] = step * 3.0
+        spaced.upsert("t", {"id": step})
+        spaced.checkpoint({"step": step})
+    assert sink.checkpoints == 1 and sink.state == {"step": 4}  # at 12 s; the ones at 3, 6, 9 were skipped
+    now[0] = 13.0
+    spaced.checkpoint({"step": 5})
+    spaced.force()
+    assert sink.checkpoints == 2 and sink.state == {"step": 5}
+    spaced.force({"task": 7})  # a started report task is written at once
+    assert sink.state == {"task": 7}

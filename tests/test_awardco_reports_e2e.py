@@ -23,7 +23,7 @@ from tools.vendors import kits
 pytestmark = pytest.mark.e2e
 
 KIT = kits(["awardco"])["awardco"]
-REPORT_TABLES = [t for t in KIT.keys if t != "user"]
+REPORT_TABLES = [t for t in KIT.keys if t not in ("user", "user_metadata")]
 
 
 def check_all(conn: ConnectorDir, sim: AwardcoSim) -> None:
@@ -34,6 +34,8 @@ def check_all(conn: ConnectorDir, sim: AwardcoSim) -> None:
         assert result.ok, f"{table}: {result}"
     users = compare(conn.rows("user"), report_truth(sim), "employee_id", REPORT_FIELDS)
     assert users.ok, str(users)
+    metadata = {(r["parent_employee_id"], r["field"]): r["value"] for r in conn.rows("user_metadata")}
+    assert metadata == sim.metadata_truth()
 
 
 def posts(sim: AwardcoSim, since: int) -> list[dict]:

@@ -520,8 +520,8 @@ class Reader:
         if wid not in tasks:
             tasks[wid] = create_task(self.http, self.report.report_id, request_body(self.report, window, self.cfg),
                                      self.report.table)
-            if checkpoint:
-                self.sink.checkpoint(self.state)  # before polling: a crash resumes this task
+            if checkpoint:  # before polling: a crash resumes this task
+                getattr(self.sink, "force", self.sink.checkpoint)(self.state)
         return tasks[wid]
 
     def start(self) -> None:
@@ -542,7 +542,6 @@ class Reader:
                 status = poll(self.http, self.cfg, task_id, self.report.table)
             except TaskFailed:
                 self.entry["tasks"].pop(window_id(window), None)  # the next sync asks for a new task
-                self.sink.checkpoint(self.state)
                 raise
             if status is not None:
                 return {**status, "taskId": task_id}

@@ -14,6 +14,7 @@ Two sources, chosen by `users_source`:
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
 import re
@@ -109,6 +110,8 @@ SPEC = {
                            description="whole UTC days of event reports re-read every sync (late rows, corrections)"),
     "status_lookback_days": Field(kind=int, default=90, minimum=1, maximum=731,
                                   description="days of Recognition Status re-read every sync (its rows change)"),
+    "checkpoint_seconds": Field(kind=float, default=10.0, minimum=0, maximum=3600,
+                                description="the shortest time between two checkpoints (0: after every page)"),
     "concurrent_tasks": Field(kind=int, default=2, minimum=1, maximum=12,
                               description="report tasks started per report at the start of a sync, so they "
                                           "generate while other tables are read"),
@@ -421,6 +424,36 @@ def configuration_form() -> Any:
     return setup.form(SPEC, setup.checks(settings, {"user": probe_users}))
 
 
+class SpacedCheckpoints:
+    """Rows go to the sink at once; checkpoints at most every ``seconds`` (0: every one), since each one
+    commits a batch to the destination. A deferred checkpoint keeps a copy of the state it was given (a
+    consistent point), written by the next one, by ``force`` or at the end. Skipping one only moves the
+    resume point back: the rows after it are read again and upserted by key."""
+
+    def __init__(self, sink: Sink, seconds: float, clock: Callable[[], float] = time.monotonic):
+        self.sink, self.seconds, self.clock = sink, seconds, clock
+        self.last = clock()
+        self.pending: dict[str, Any] | None = None
+
+    def upsert(self, table: str, row: dict[str, Any]) -> None:
+        self.sink.upsert(table, row)
+
+    def delete(self, table: str, keys: dict[str, Any]) -> None:
+        self.sink.delete(table, keys)
+
+    def checkpoint(self, state: dict[str, Any]) -> None:
+        if self.clock() - self.last >= self.seconds:
+            self.force(state)
+        else:
+            self.pending = copy.deepcopy(state)
+
+    def force(self, state: dict[str, Any] | None = None) -> None:
+        state = state if state is not None else self.pending
+        if state is not None:
+            self.sink.checkpoint(state)
+            self.last, self.pending = self.clock(), None
+
+
 def chosen(cfg: dict[str, Any]) -> list[str]:
     """The tables to sync: those named in ``tables``, else every table but the opt-in ones."""
     names = selection.chosen(cfg, NAMES)
@@ -435,7 +468,14 @@ def update(configuration: dict[str, Any], state: dict[str, Any], sink: Sink | No
     """The SDK calls this with (configuration, state); tests and benchmarks pass an in-memory sink."""
     cfg = settings(configuration)
     names = chosen(cfg)
-    sink = sink or FivetranSink()
+    spaced = SpacedCheckpoints(sink or FivetranSink(), cfg["checkpoint_seconds"])
+    try:
+        sync(cfg, names, state, spaced)
+    finally:
+        spaced.force()  # the last deferred checkpoint, also when the sync fails
+
+
+def sync(cfg: dict[str, Any], names: list[str], state: dict[str, Any], sink: SpacedCheckpoints) -> None:
     http = client(cfg)
     entry = state.get("tables", {}).get("user", {})
     if entry.get("source") not in (None, cfg["users_source"]):
@@ -455,7 +495,7 @@ def update(configuration: dict[str, Any], state: dict[str, Any], sink: Sink | No
             raise
         except SyncError as exc:  # the table's own read asks again, and fails alone if it must
             log.warning(f"[{reader.report.table}] could not start its report task yet: {exc}")
-    sink.checkpoint(state)
+    sink.force(state)  # the started tasks' ids: a crash from here on reuses them
     sync_tables(tables(http, cfg, state, names, readers), state, sink, stats=http.stats,
                 policy=selection.policy(cfg))
     if "user" in names:

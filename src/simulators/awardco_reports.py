@@ -117,8 +117,10 @@ class ReportData:
         return self.now - timedelta(seconds=self.rng.randint(0, self.days * 86400))
 
     def person(self) -> tuple[str, str]:
-        live = [i for i in range(min(self.sim.users.size, 500)) if self.sim.users.exists(i)] or [0]
-        i = self.rng.choice(live)
+        size = self.sim.users.size
+        i = self.rng.randrange(size)
+        while not self.sim.users.exists(i) and len(self.sim.users.deleted) < size:
+            i = self.rng.randrange(size)  # deleted users make no new events
         u = self.sim.user(i)
         return u["employeeId"], f"{u['firstName']} {u['lastName']}"
 

@@ -96,7 +96,8 @@ def kit() -> Kit:
     def truth(sim: AwardcoSim) -> dict:
         users = {"user": {k: {"first_name": u["firstName"], "email": u["email"], "balance": u["balance"],
                               "updated_at": u["updated_at"]} for k, u in sim.truth().items()}}
-        return {**users, **report_truth(sim)}
+        # The matrix reads users from the list (users_source=list), which has no metadata: none may land.
+        return {**users, "user_metadata": {}, **report_truth(sim)}
 
     def edit(sim: AwardcoSim, rng, n: int) -> None:
         sim.users.edit_random(max(1, n // 2), rng)
@@ -132,8 +133,8 @@ def kit() -> Kit:
                           for t, fields in OTHER_FIELDS.items()})
     return Kit(
         name="awardco",
-        keys={"user": "employee_id", **{t: "row_key" for t in names}},
-        fields={"user": ["first_name", "email", "balance", "updated_at"], **report_fields},
+        keys={"user": "employee_id", "user_metadata": ("parent_employee_id", "field"), **{t: "row_key" for t in names}},
+        fields={"user": ["first_name", "email", "balance", "updated_at"], "user_metadata": ["value"], **report_fields},
         make=make,
         config=lambda sim, url: {"api_key": "test-key", "base_url": url, "users_source": "list",
                                  "requests_per_minute": "6000" if not sim.windows.limits else "60",
