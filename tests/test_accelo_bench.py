@@ -6,6 +6,8 @@ import importlib
 import sys
 from pathlib import Path
 
+from tests.test_accelo_connector import acc
+
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 
 
@@ -21,4 +23,7 @@ def test_measure_runs_the_connector_and_counts_requests(monkeypatch):
     # The five empty tables: one short first page each. Companies: pages 0..5 of 50 rows overlapping by one
     # (250 rows need 6) and one /count after the full first page. A first sync sends no delete check: it has
     # just read every id it holds.
-    assert result["requests"] == 6 + 6
+    # Every other table is empty: one request each, one per object for a per-object table, and the contract
+    # listing of the contract-periods fan-out.
+    empty = sum(len(e.objects) or 1 for e in acc.ENTITIES.values())
+    assert result["requests"] == 6 + 6 + empty

@@ -25,16 +25,25 @@ def test_catalogue_declares_every_table_and_the_schema_derives_from_it():
     assert [t.name for t in tables] == list(acc.NAMES) == list(RESOURCES)
     by_name = {t.name: t for t in tables}
     for table in tables:
-        assert table.doc and table.read in READS and table.deletes and table.primary_key == ("id",)
+        per_object = bool(acc.ENTITIES.get(table.name) and acc.ENTITIES[table.name].objects)
+        assert table.doc and table.read in READS and table.deletes
+        assert table.primary_key == (("object", "id") if per_object else ("id",))
+        assert all(k in table.columns for k in table.primary_key)
         for column, target in table.refs.items():
             other, key = target.split(".")
             assert column in table.columns and key in by_name[other].columns, (table.name, column)
+    assert len(tables) >= 6 + 20
+    reads = {t.name: t.read for t in tables}
+    assert reads["milestones"] == "window" and reads["contract_periods"] == "fanout"
+    assert reads["activities"] == reads["tasks"] == reads["affiliations"] == "cursor"
+    assert all(isinstance(t.deletes[0], Snapshot) for t in tables if t.read in ("full", "fanout"))
     assert acc.schema({}) == schema_of(tables)
     assert [t["table"] for t in acc.schema({"tables": "jobs, staff"})] == ["jobs", "staff"]
     assert by_name["staff"].read == "full" and isinstance(by_name["staff"].deletes[0], Snapshot)
     dated = [t for t in tables if t.cursor]
-    assert all(t.read == "cursor" and isinstance(t.deletes[0], Reconcile) for t in dated)
-    assert set(by_name["companies"].deletes[0].cascade) == {"invoices", "prospects", "jobs", "payments"}
+    assert all(t.read in ("cursor", "window") and isinstance(t.deletes[0], Reconcile) for t in dated)
+    assert {"invoices", "prospects", "jobs", "payments", "affiliations", "issues", "tasks", "activities"} <= set(
+        by_name["companies"].deletes[0].cascade)
     assert by_name["invoices"].deletes[0].cascade == ("payments",)
 
 
@@ -146,8 +155,8 @@ def test_deletes_with_cascades_are_found_and_nothing_else_is_deleted(seed, shape
         again = len(sim.log)
         house.sync(cfg)  # nothing more is gone: one /count per dated table, no listing
         counts = [r for r in sim.log[again:] if r.path.endswith("/count") and "id_greater" in r.query]
-        listings = [r for r in sim.log[again:] if "_fields=id" in r.query]
-        assert len(counts) == 5 and not listings
+        listings = [r for r in sim.log[again:] if "_fields=id" in r.query and "id_less_than" in r.query]
+        assert len(counts) == sum(1 for t in acc.catalogue() if t.cursor) and not listings
 
 
 def test_one_delete_in_a_large_table_costs_a_few_counts_and_one_listing():

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from werkzeug.test import Client
 
 from simulators.accelo import LOCKOUT_FAILURES, RESOURCES, AcceloSim, split_top
+from simulators.accelo_entities import BY_NAME
 
 CID, SECRET = "demo@planet-express.accelo.com", "demo-secret"
 
@@ -280,12 +281,16 @@ def test_a_deleted_company_takes_its_jobs_invoices_sales_and_their_payments():
     assert any(t == "prospects" for t, _ in gone)
     assert sim.delete("companies", company) == []  # already gone
     for resource in RESOURCES:
+        path = sim.path_of(resource)
+        if path is None or BY_NAME.get(resource, BY_NAME["rates"]).objects:
+            continue  # listed per contract or per object: covered by the cascade test of the new entities
         dead = {k for t, k in gone if t == resource}
-        listed = {int(r["id"]) for r in get(f"/api/v0/{resource}", _fields="id", _limit="100")["response"]}
+        listed = {int(r["id"]) for r in get(f"/api/v0/{path}", _fields="id", _limit="100")["response"]}
         assert not dead & listed and not dead & set(sim.truth(resource))
-        assert int(get(f"/api/v0/{resource}/count")["response"]["count"]) == len(sim.truth(resource))
+        count = get(f"/api/v0/{path}/count")["response"]
+        assert int(count["count"] if isinstance(count, dict) else count) == len(sim.truth(resource))
         for key in dead:
-            assert get(f"/api/v0/{resource}/{key}")["meta"]["status"] == "invalid_request"
+            assert get(f"/api/v0/{path}/{key}")["meta"]["status"] == "invalid_request"
     # Every live job, invoice and payment still points at a live parent.
     assert all(int(r["company"]) in sim.truth("companies") for r in sim.truth("jobs").values())
     assert all(int(r["against_id"]) in sim.truth("invoices") for r in sim.truth("payments").values())

@@ -1,4 +1,11 @@
-"""Accelo API v0 -> companies, invoices, payments, prospects, jobs, staff, through the Fivetran Connector SDK.
+"""Accelo API v0 -> 38 tables (companies, invoices, payments, prospects, jobs, staff, and the entities of
+``ENTITIES``: activities, affiliations, contacts, tasks, issues, milestones, contracts, ...) through the
+Fivetran Connector SDK.
+
+Tables with a filterable, sortable date are read as below. Milestones (date filterable, not sortable) and the
+tables without a modification date are read by id keyset (``KeysetReader``: a frozen date window for
+milestones, everything for the others); contract periods, which have no deployment-wide list, per contract
+(``FanoutReader``).
 
 How a table is read (one traversal per sync and table, resumable after a crash):
 - The filter is frozen for the traversal: ``<cursor>_after(since - 1)`` (Accelo's ``_after`` is strict, so
@@ -21,15 +28,18 @@ How a table is read (one traversal per sync and table, resumable after a crash):
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from fivetran_connector_sdk import Connector
 
 from synckit import (
+    ApiError,
     Backoff,
     Field,
     FivetranSink,
@@ -68,7 +78,198 @@ def _deployment_problem(value: str) -> str | None:
     return None
 
 
-NAMES = ("companies", "invoices", "payments", "prospects", "jobs", "staff")  # the catalogue, in sync order
+def cols(text: str) -> dict[str, str]:
+    """``"id:L title:S"`` -> ``{"id": "LONG", "title": "STRING"}``: L long, S string, D double, T time, B bool."""
+    kinds = {"L": "LONG", "S": "STRING", "D": "DOUBLE", "T": "UTC_DATETIME", "B": "BOOLEAN"}
+    return {name: kinds[kind] for name, _, kind in (word.partition(":") for word in text.split())}
+
+
+@dataclass(frozen=True)
+class Entity:
+    """One table beyond the first six: what is specific to it; ``tables()`` builds the rest."""
+
+    columns: dict[str, str]
+    doc: str
+    read: str = "full"  # cursor (filters and sorts on `cursor`) | window (filters only) | full | fanout
+    cursor: str | None = None
+    path: str = ""  # under /api/v0, default the table name; "{object}" is read once per object
+    objects: tuple[str, ...] = ()  # per-object lists: the key is (object, id)
+    refs: dict[str, str] = field(default_factory=dict)
+    named: bool = False  # `_ALL` is refused: the declared columns are named in `_fields`
+    expand: tuple[str, ...] = ()  # links expanded whole (`name(_ALL)`), landing as name_* columns
+    filters: dict[str, str] = field(default_factory=dict)  # fixed filters, per object
+    reference: bool = False  # a lookup list or field definitions: re-read every reference_refresh_hours
+
+
+_STAFF, _CO, _AFF, _JOB = "staff.id", "companies.id", "affiliations.id", "jobs.id"
+_LOOKUP = "object:S id:L title:S standing:S ordering:L"
+_PROFILE_OBJECTS = ("affiliations", "companies", "contacts", "contracts", "invoices", "issues", "jobs", "milestones",
+                    "prospects", "staff", "purchases")
+_EXTENSION_OBJECTS = ("assets", "contracts", "issues", "jobs", "prospects")
+_POLY = " against_type/against_id name the record it is against (polymorphic: {})."
+ENTITIES: dict[str, Entity] = {
+    "activities": Entity(cols(
+        "id:L subject:S confidential:B medium:S visibility:S against_type:S against_id:L against:S owner_type:S "
+        "owner_id:L thread_id:L parent_id:L body:S details:S date_created:T date_started:T date_ended:T "
+        "date_logged:T date_modified:T billable:L nonbillable:L staff:L activity_class:L activity_priority:L task:L "
+        "rate:L rate_charged:D scheduled:B standing:S invoice_id:L contract_period_id:L is_billable:B "
+        "time_allocation_id:L time_allocation_against:S time_allocation_standing:S time_allocation_billable:L "
+        "time_allocation_nonbillable:L time_allocation_charged:D time_allocation_comments:S "
+        "time_allocation_date_locked:T time_allocation_date_created:T"),
+        "Notes, emails, calls and logged time (billable/nonbillable seconds) with the time allocation expanded; "
+        "the timesheet fact table." + _POLY.format("company, job, issue, task, ...")
+        + " owner_type/owner_id: staff or affiliation",
+        read="cursor", cursor="date_modified", expand=("time_allocation",),
+        refs={"staff": _STAFF, "task": "tasks.id", "invoice_id": "invoices.id", "rate": "rates.id",
+              "contract_period_id": "contract_periods.id", "thread_id": "activities.id"}),
+    "affiliations": Entity(cols(
+        "id:L contact:L company:L position:S phone:S mobile:S fax:S email:S postal_address:L physical_address:L "
+        "affiliation_status:L standing:S date_created:T date_modified:T date_last_interacted:T staff_bookmarked:B "
+        "portal_access:B communication:B invoice_method:S"),
+        "A contact's role at a company (the link most records point to); deleted with its company",
+        read="cursor", cursor="date_modified",
+        refs={"contact": "contacts.id", "company": _CO, "postal_address": "addresses.id",
+              "physical_address": "addresses.id"}),
+    "contacts": Entity(cols(
+        "id:L firstname:S surname:S middlename:S title:S username:S timezone:S email:S mobile:S date_created:T "
+        "date_modified:T date_last_interacted:T comments:S default_affiliation:L contact_status:L standing:S"),
+        "People behind affiliations; deactivating one only changes its standing (an update)",
+        read="cursor", cursor="date_modified", refs={"default_affiliation": _AFF}),
+    "tasks": Entity(cols(
+        "id:L title:S description:S against_type:S against_id:L against:S creator_type:S creator_id:L assignee:L "
+        "manager:L task_type:L task_status:L standing:S task_priority:L task_job:L milestone:L issue:L company:L "
+        "affiliation:L contact:L billable:L nonbillable:L logged:L budgeted:L remaining:L date_created:T "
+        "date_started:T date_commenced:T date_accepted:T date_due:T date_completed:T date_modified:T rate_id:L "
+        "rate_charged:D ordering:L task_object_budget:L staff_bookmarked:B"),
+        "Work breakdown: budgeted versus logged seconds per task." + _POLY.format("job, milestone, issue, ..."),
+        read="cursor", cursor="date_modified",
+        refs={"assignee": _STAFF, "manager": _STAFF, "task_job": _JOB, "milestone": "milestones.id",
+              "issue": "issues.id", "company": _CO, "affiliation": _AFF, "contact": "contacts.id",
+              "rate_id": "rates.id", "task_object_budget": "object_budgets.id"}),
+    "issues": Entity(cols(
+        "id:L title:S custom_id:S description:S against_type:S against_id:L against:S company:L affiliation:L "
+        "issue_type:L class:L issue_priority:L status:L standing:S resolution:L resolution_detail:S assignee:L "
+        "submitted_by:L opened_by:L resolved_by:L closed_by:L date_submitted:T date_opened:T date_started:T "
+        "date_due:T date_resolved:T date_closed:T date_last_interacted:T date_modified:T billable_seconds:L "
+        "contract:L issue_object_budget:L referrer_type:S referrer_id:L staff_bookmarked:B"),
+        "Tickets with their SLA dates; old rows may lack date_modified, so the first sync reads every row",
+        read="cursor", cursor="date_modified",
+        refs={"company": _CO, "affiliation": _AFF, "assignee": _STAFF, "contract": "contracts.id",
+              "resolution": "issue_resolutions.id", "issue_object_budget": "object_budgets.id"}),
+    "milestones": Entity(cols(
+        "id:L title:S description:S job:L parent:L ordering:L manager:L status:L standing:S rate:L rate_charged:D "
+        "date_created:T date_modified:T date_started:T date_commenced:T date_due:T date_completed:T date_complete:T "
+        "milestone_object_budget:L"),
+        "Project phases; date_modified filters but cannot sort, so a frozen date window is paged by id",
+        read="window", cursor="date_modified",
+        refs={"job": _JOB, "manager": _STAFF, "rate": "rates.id", "milestone_object_budget": "object_budgets.id"}),
+    "contracts": Entity(cols(
+        "id:L title:S period_template_id:L against_type:S against_id:L against:S company:L owner_affiliation:L "
+        "billable_affiliation:L contract_type:L manager:L status:L standing:S value:D auto_renew:B renew_days:L "
+        "send_invoice:S notes:S date_created:T date_started:T date_expires:T date_period_expires:T "
+        "date_last_interacted:T job:L staff_bookmarked:B"),
+        "Retainers; no modification date, so a full re-read each sync",
+        refs={"company": _CO, "owner_affiliation": _AFF, "billable_affiliation": _AFF, "manager": _STAFF,
+              "job": _JOB}),
+    "contract_periods": Entity(cols(
+        "id:L contract_id:L contract:S standing:S budget_type:S allowance_type:S rate_type:S rate_id:L "
+        "service_item_id:L duration_type:S rollover:B date_created:T date_commenced:T date_expires:T date_closed:T "
+        "contract_budget:L"),
+        "Periods of each retainer; no deployment-wide list, so one listing per contract every "
+        "contract_periods_refresh_hours",
+        read="fanout", path="contracts/{id}/periods", refs={"contract_id": "contracts.id", "rate_id": "rates.id"}),
+    "invoice_line_items": Entity(cols(
+        "id:L invoice_id:L type:S description:S quantity:D rate:D tax:D total:D ordering:L ledger_id:L tax_id:L "
+        "line_item_ledger:L line_item_tax:L"),
+        "Invoice lines by ledger and tax; no dates, so a full re-read each sync",
+        path="invoices/line_items",
+        refs={"invoice_id": "invoices.id", "ledger_id": "ledgers.id", "tax_id": "taxes.id"}),
+    "progression_history": Entity(cols(
+        "id:L to_id:L to_title:S against_type:S against_id:L modified_by:L date_modified:T"),
+        "Status changes (the only source of status timing)." + _POLY.format("job, issue, prospect, task, ..."),
+        read="cursor", cursor="date_modified", path="progressions/history", refs={"modified_by": _STAFF}),
+    "profile_fields": Entity(cols(
+        "object:S id:L field_name:S field_type:S link_type:S parent_id:L required:B restrictions:S exported:B "
+        "lookup_type:S options:S confidential:B description:S"),
+        "Custom profile field definitions, per object (the path segment in object)",
+        path="{object}/profiles/fields", objects=_PROFILE_OBJECTS, reference=True),
+    "profile_values": Entity(cols(
+        "object:S id:L field_id:L field_name:S field_type:S value:S values:S value_type:S value_id:L link_type:S "
+        "link_id:L date_modified:T modified_by:L"),
+        "Custom profile values (one row per record and field); link_type/link_id name the record",
+        path="{object}/profiles/values", objects=_PROFILE_OBJECTS, refs={"modified_by": _STAFF}),
+    "extension_fields": Entity(cols(
+        "object:S id:L field_name:S field_type:S link_type_id:L link_type:S ordering:L required:B archived:B "
+        "exported:B important:B default_value:S lookup_type:S information:S options:S"),
+        "Custom (extension) field definitions, per object and type",
+        path="{object}/extensions/fields", objects=_EXTENSION_OBJECTS, reference=True),
+    "extension_values": Entity(cols(
+        "object:S id:L field_id:L field_name:S field_type:S value:S values:S value_id:L value_type:S link_type:S "
+        "link_type_id:L link_id:L date_modified:T modified_by:L default_value:S is_sensitive:B is_important:B "
+        "is_exported:B field_description:S"),
+        "Custom (extension) values; link_type/link_id name the record",
+        path="{object}/extensions/values", objects=_EXTENSION_OBJECTS, refs={"modified_by": _STAFF}),
+    "quotes": Entity(cols(
+        "id:L title:S against_type:S against_id:L against:S affiliation_id:L manager_id:L status_id:L standing:S "
+        "created_by_staff_id:L portal_access:B date_created:T date_expiry:T notes:S service_price_total:D "
+        "service_time_total:L material_price_total:D total_price:D"),
+        "Quotes, usually against a sale; no modification date, so a full re-read each sync",
+        refs={"affiliation_id": _AFF, "manager_id": _STAFF, "created_by_staff_id": _STAFF}),
+    "expenses": Entity(cols(
+        "id:L title:S against_type:S against_id:L type_id:L expense_type:L submitter_id:L approver_id:L standing:S "
+        "quantity:D unit_cost:D price:D billable:B reimbursable:B date_incurred:T activity_id:L resource:L"),
+        "Expenses against jobs and issues; no modification date, so a full re-read each sync",
+        refs={"submitter_id": _STAFF, "approver_id": _STAFF, "activity_id": "activities.id"}),
+    "requests": Entity(cols(
+        "id:L title:S body:S standing:S source:S type_id:L priority_id:L claimer_id:L affiliation_id:L lead_id:L "
+        "thread_id:L date_created:T date_modified:T conversion_type:S conversion_id:L"),
+        "Inbound requests and what they became (conversion_type/conversion_id)",
+        read="cursor", cursor="date_modified",
+        refs={"claimer_id": _STAFF, "affiliation_id": _AFF, "thread_id": "activities.id"}),
+    "object_budgets": Entity(cols(
+        "id:L against_type:S against_id:L object:S is_billable:B service_time_estimate:L service_time:L "
+        "service_price_estimate:D service_price:D expense_price:D material_cost:D material_price:D billable:L "
+        "nonbillable:L logged:L charged:D remaining_subtotal:L"),
+        "Budget versus actual per job, milestone, task or issue (rolled-up totals, no date: a full re-read)"),
+    "purchases": Entity(cols(
+        "id:L title:S owner_id:L creator_id:L affiliation_id:L amount:D tax:D total:D date_purchased:T"),
+        "Purchases (the cost side of jobs and issues); no modification date, so a full re-read each sync",
+        refs={"owner_id": _STAFF, "creator_id": _STAFF, "affiliation_id": _AFF}),
+    "statuses": Entity(cols(_LOOKUP + " color:S start:B"), "Statuses of every object that has them",
+                       path="{object}/statuses", named=True, reference=True,
+                       objects=("companies", "contacts", "affiliations", "jobs", "milestones", "issues", "prospects",
+                                "quotes", "contracts", "tasks")),
+    "types": Entity(cols(_LOOKUP + " parent:L budget:B"),
+                    "Types of jobs, issues, sales, contracts, expenses and requests, inactive ones included",
+                    path="{object}/types", named=True, reference=True,
+                    objects=("jobs", "issues", "prospects", "contracts", "expenses", "requests"),
+                    filters={"issues": "standing(active,inactive)", "prospects": "standing(active,inactive)"}),
+    "priorities": Entity(cols(_LOOKUP + " color:S factor:L"), "Issue and task priorities",
+                         path="{object}/priorities", named=True, objects=("issues", "tasks"), reference=True),
+    "classes": Entity(cols(_LOOKUP + " parent:L"), "Issue and activity classes", path="{object}/classes",
+                      named=True, objects=("issues", "activities"), reference=True),
+    "issue_resolutions": Entity(cols("id:L title:S standing:S ordering:L report:B"), "Issue resolutions",
+                                path="issues/resolutions", reference=True),
+    "rates": Entity(cols("id:L title:S charged:D standing:S"), "Billing rates", reference=True),
+    "taxes": Entity(cols("id:L title:S rate:D standing:S ordering:L"), "Tax codes", reference=True),
+    "ledgers": Entity(cols("id:L title:S code:S type:S standing:S parent_id:L"), "Ledgers (revenue accounts)",
+                      reference=True),
+    "addresses": Entity(cols(
+        "id:L title:S full:S street1:S street2:S city:S zipcode:S state:L country:L postal:B physical:B "
+        "against_type:S against_id:L"), "Postal and physical addresses of companies and contacts"),
+    "referrals": Entity(cols(
+        "id:L referrer_type:S referrer_id:L against_type:S against_id:L created_by:L date_created:T updated_by:L "
+        "date_updated:T"), "Lineage: which record (referrer) led to which (against)",
+        read="cursor", cursor="date_updated", refs={"created_by": _STAFF, "updated_by": _STAFF}),
+    "staff_memberships": Entity(cols("id:L staff_id:L group_id:L"), "Which staff belong to which group",
+                                path="staff/memberships", refs={"staff_id": _STAFF, "group_id": "groups.id"}),
+    "groups": Entity(cols("id:L title:S parent_id:L standing:S"), "Staff groups (teams)", reference=True),
+    "divisions": Entity(cols("id:L title:S standing:S ordering:L"), "Divisions", reference=True),
+}
+
+
+BASE = ("companies", "invoices", "payments", "prospects", "jobs", "staff")  # the first six, declared below
+NAMES = BASE + tuple(ENTITIES)  # the catalogue, in sync order
 SPEC = {
     "deployment": Field(required=True, max_length=63, check=_deployment_problem,
                         description="the deployment name: 'planet-express' for planet-express.accelo.com"),
@@ -92,6 +293,12 @@ SPEC = {
     "max_budget_wait_seconds": Field(kind=int, default=900, minimum=0, maximum=3600),
     "payments_full_refresh_hours": Field(kind=int, default=24, minimum=0, maximum=8760,
                                          description="re-read payments in full this often; 0: every sync"),
+    "contract_periods_refresh_hours": Field(kind=int, default=24, minimum=0, maximum=8760,
+                                            description="re-read contract periods (one request per contract) "
+                                                        "this often; 0: every sync"),
+    "reference_refresh_hours": Field(kind=int, default=24, minimum=0, maximum=8760,
+                                     description="re-read the lookup lists and custom-field definitions this "
+                                                 "often; 0: every sync"),
     "enable_debug_logging": Field(kind=bool, default=False),
     **selection.spec(NAMES),
 }
@@ -123,16 +330,17 @@ COLUMNS: dict[str, dict[str, str]] = {
               "email": _S, "mobile": _S, "phone": _S, "fax": _S, "position": _S, "username": _S, "timezone": _S,
               "staff_rate": _D, "staff_cost_rate": _D},
 }
+COLUMNS.update({name: e.columns for name, e in ENTITIES.items()})
 assert tuple(COLUMNS) == NAMES
 # The incremental field of each table: also the name of its `_after` filter. Staff has none.
 CURSORS: dict[str, str | None] = {"companies": "date_modified", "invoices": "date_modified",
                                   "payments": "date_created", "prospects": "date_modified",
-                                  "jobs": "date_modified", "staff": None}
+                                  "jobs": "date_modified", "staff": None,
+                                  **{name: e.cursor for name, e in ENTITIES.items()}}
 # `_ALL` returns every optional field except these, which must be named (API notes, entities section 7).
 NOT_IN_ALL: dict[str, tuple[str, ...]] = {"staff": ("staff_rate", "staff_cost_rate")}
 # Foreign keys for the data-model docs. `against_id` is polymorphic (see `against_type`); the refs name the
 # target it has in these tables. Links to entities not synced here (affiliations, contacts) are left out.
-_STAFF = "staff.id"
 REFS: dict[str, dict[str, str]] = {
     "companies": {},
     "invoices": {"against_id": "companies.id", "owner_id": _STAFF, "creator_id": _STAFF, "created_by": _STAFF,
@@ -141,11 +349,22 @@ REFS: dict[str, dict[str, str]] = {
     "prospects": {"manager": _STAFF},
     "jobs": {"company": "companies.id", "manager": _STAFF, "modified_by": _STAFF},
     "staff": {},
+    **{name: e.refs for name, e in ENTITIES.items()},
 }
-# A permanent company delete also removes its sales, projects, invoices and receipts; a receipt goes with its
-# invoice. The checks of these tables then run in the same sync.
-CASCADE: dict[str, tuple[str, ...]] = {"companies": ("invoices", "prospects", "jobs", "payments"),
-                                       "invoices": ("payments",)}
+# A permanent delete also removes what hangs off the record: a company its sales, projects, tickets, retainers,
+# invoices, receipts, tasks and activities; a project its milestones, tasks and time; a receipt goes with its
+# invoice. The checks of these tables (where they have one: a table re-read in full finds its deletes anyway)
+# then run in the same sync.
+CASCADE: dict[str, tuple[str, ...]] = {
+    "companies": ("invoices", "prospects", "jobs", "payments", "affiliations", "issues", "milestones", "tasks",
+                  "activities", "progression_history"),
+    "invoices": ("payments",),
+    "jobs": ("milestones", "tasks", "activities", "progression_history"),
+    "prospects": ("progression_history",),
+    "issues": ("tasks", "activities", "progression_history"),
+    "milestones": ("tasks", "activities"),
+    "tasks": ("activities", "progression_history"),
+}
 DOCS = {
     "companies": "Client companies; deactivating one changes its standing (an update); deleting one removes its "
                  "invoices, sales, jobs and receipts",
@@ -155,7 +374,11 @@ DOCS = {
     "prospects": "Sales (prospects) and their pipeline values",
     "jobs": "Projects (jobs) of a company",
     "staff": "The deployment's staff; no date field, so a full snapshot every sync",
+    **{name: e.doc for name, e in ENTITIES.items()},
 }
+READ = {**{name: "cursor" if CURSORS[name] else "full" for name in BASE},
+        **{name: e.read for name, e in ENTITIES.items()}}
+PATHS = {**{name: name for name in BASE}, **{name: e.path or name for name, e in ENTITIES.items()}}
 
 def _epoch(value: Any) -> str | None:
     """Unix seconds (a string) -> UTC ISO; '0' and '' are empty. A lean twin of records.epoch: it runs per cell."""
@@ -291,7 +514,9 @@ def client(cfg: dict[str, Any]) -> Client:
     token_http = Http(cfg["base_url"], None, timeout=cfg["request_timeout_seconds"], backoff=backoff)
     fetch = client_credentials(token_http, "/oauth2/v0/token", cfg["client_id"], cfg["client_secret"],
                                scope="read(all)", send=cfg["token_auth_method"], default_lifetime=2592000)
-    auth = RefreshingToken(renew_early(fetch), margin=TOKEN_MARGIN)
+    # A refused token is renewed once (not once per worker in flight); a request may see up to three renewed
+    # tokens refused, and three renewals in a row that no request got through with end the sync.
+    auth = RefreshingToken(renew_early(fetch), margin=TOKEN_MARGIN, max_renewals=3, useless_limit=3)
     limiter = ServerWindow(
         [(cfg["requests_per_hour"], 3600.0)],  # our own pace when the headers are missing
         reserve=cfg["rate_limit_reserve"],
@@ -354,7 +579,7 @@ class Reader:
                  floor: datetime | None = None):
         self.http, self.name, self.limit, self.workers = http, name, page_size, workers
         self.step = page_size - 1  # one row of overlap between consecutive pages
-        self.path = f"/api/v0/{name}"
+        self.path = f"/api/v0/{PATHS[name]}"
         self.cursor = CURSORS[name]
         self.floor = floor  # the earliest `since` this table was ever read from (None: all history)
 
@@ -363,7 +588,7 @@ class Reader:
         return f"{self.cursor}_after({math.floor(since.timestamp()) - 1})"
 
     def params(self, since: datetime | None) -> dict[str, Any]:
-        params: dict[str, Any] = {"_fields": ",".join(("_ALL", *NOT_IN_ALL.get(self.name, ())))}
+        params: dict[str, Any] = {"_fields": fields_param(self.name)}
         if self.cursor and since is not None:
             params["_filters"] = self.after(since)
         return params
@@ -490,10 +715,113 @@ class Reader:
         raise PagingError(f"{self.name}: a gap of more than {MAX_GAP_PAGES} pages opened while reading")
 
 
+class KeysetReader(Reader):
+    """Reads by id keyset (``id_greater_than(last)``, default ascending-id order), one page at a time: the
+    full re-reads, and the window reads of a table whose date filters but cannot sort (the window
+    ``<cursor>_after(since - 1),<cursor>_before(S)`` is frozen with S at the traversal's start, in the resume
+    token). An edit or delete never shifts a row past the keyset, as it can shift offsets. A per-object
+    table reads each object's list in turn, the path segment landing in ``object``."""
+
+    def pages(self, window: Window) -> Iterator[Page]:
+        entity = ENTITIES[self.name]
+        objects: tuple[str | None, ...] = entity.objects or (None,)
+        token = window.resume or {"object": 0, "last": 0, "before": None}
+        o, last, before = int(token["object"]), int(token["last"]), token.get("before")
+        if READ[self.name] == "window" and before is None:
+            before = math.floor(time.time()) + 1  # `_before` is strict: this second is in; the cursor re-reads it
+        while o < len(objects):
+            obj = objects[o]
+            clauses = [f"id_greater_than({last})"]
+            if self.cursor and window.since is not None:
+                clauses.append(self.after(window.since))
+            if self.cursor and before is not None:
+                clauses.append(f"{self.cursor}_before({before})")
+            if obj in entity.filters:
+                clauses.append(entity.filters[obj])
+            path = "/api/v0/" + PATHS[self.name].replace("{object}", obj or "")
+            query = {"_fields": fields_param(self.name), "_limit": self.limit, "_filters": ",".join(clauses)}
+            rows, response = self.http.fetch("GET", path, lambda r: (response_list(r), r),  # type: ignore[union-attr]
+                                             params=query)
+            check_ascending(rows, f"{self.name} ids after {last}")
+            if rows and row_id(rows[0]) <= last:
+                raise PagingError(f"{self.name}: asked for ids after {last}, got {row_id(rows[0])}")
+            if obj is not None:
+                rows = [{**r, "object": obj} for r in rows]
+            if len(rows) == self.limit:
+                last = row_id(rows[-1])
+            else:
+                o, last = o + 1, 0
+            more = o < len(objects)
+            yield Page(rows, {"object": o, "last": last, "before": before} if more else None, response)
+
+
+class FanoutReader(Reader):
+    """Contract periods: no deployment-wide list exists, so each contract's periods are listed in turn
+    (contract ids by keyset). The resume token is the last contract done."""
+
+    parent = "contracts"
+
+    def pages(self, window: Window) -> Iterator[Page]:
+        after = int((window.resume or {"after": 0})["after"])
+        while True:
+            query = {"_fields": "id", "_limit": self.limit, "_filters": f"id_greater_than({after})"}
+            parents = self.http.fetch("GET", f"/api/v0/{self.parent}", response_list,  # type: ignore[union-attr]
+                                      params=query)
+            check_ascending(parents, f"{self.parent} ids after {after}")
+            for parent in parents:
+                rows = self.children(row_id(parent))
+                after = row_id(parent)
+                yield Page(rows, {"after": after})
+            if len(parents) < self.limit:
+                yield Page([], None)  # every contract read: the traversal is complete
+                return
+
+    def children(self, parent: int) -> list[dict]:
+        path = "/api/v0/" + PATHS[self.name].replace("{id}", str(parent))
+        out: list[dict] = []
+        for page in itertools.count():
+            query = {"_fields": fields_param(self.name), "_limit": self.limit, "_page": page}
+            try:
+                rows = self.http.fetch("GET", path, response_list, params=query)  # type: ignore[union-attr]
+            except ApiError as exc:
+                if exc.status == 400 and not out:
+                    return out  # the contract was deleted since it was listed: Accelo answers "no data"
+                raise
+            out.extend(rows)
+            if len(rows) < self.limit:
+                return out
+        return out
+
+
+def fields_param(name: str) -> str:
+    """``_fields``: every field (``_ALL``) plus those ``_ALL`` leaves out and the expanded links; where ``_ALL``
+    is refused, the declared columns by name."""
+    entity = ENTITIES.get(name)
+    if entity is not None and entity.named:
+        return ",".join(c for c in entity.columns if c not in ("id", "object"))
+    expand = tuple(f"{link}(_ALL)" for link in entity.expand) if entity else ()
+    return ",".join(("_ALL", *NOT_IN_ALL.get(name, ()), *expand))
+
+
 def shaper(name: str) -> Callable[[dict], dict]:
     """Lossless rows: declared columns converted from Accelo's strings, every other field kept (nested
-    ones flattened, arrays as JSON)."""
-    return typed(COLUMNS[name], {column: CONVERT[kind] for column, kind in COLUMNS[name].items()})
+    ones flattened, arrays as JSON). An expanded link that came back as a bare id lands as ``<link>_id``."""
+    shape = typed(COLUMNS[name], {column: CONVERT[kind] for column, kind in COLUMNS[name].items()})
+    links = ENTITIES[name].expand if name in ENTITIES else ()
+    if not links:
+        return shape
+
+    def row(record: dict) -> dict:
+        for link in links:
+            if link in record and not isinstance(record[link], dict):
+                record = {**{k: v for k, v in record.items() if k != link}, f"{link}_id": record[link]}
+        return shape(record)
+
+    return row
+
+
+READERS: dict[str, type[Reader]] = {"cursor": Reader, "window": KeysetReader, "full": KeysetReader,
+                                    "fanout": FanoutReader}
 
 
 def tables(http: Http | None, cfg: dict[str, Any], names: tuple[str, ...] | list[str] = NAMES,
@@ -503,15 +831,18 @@ def tables(http: Http | None, cfg: dict[str, Any], names: tuple[str, ...] | list
     out = []
     for name in names:
         floor = parse_iso(floors[name]) if floors.get(name) else None
-        reader = Reader(http, name, page_size=cfg["page_size"], workers=cfg["max_workers"], floor=floor)
+        kind = READ[name]
+        cls = Reader if name in BASE else READERS[kind]  # the first six keep the parallel offset reader
+        reader = cls(http, name, page_size=cfg["page_size"], workers=cfg["max_workers"], floor=floor)
         if CURSORS[name] is None:
-            deletes: tuple[Any, ...] = (Snapshot(),)
+            deletes: tuple[Any, ...] = (Snapshot(cascade=CASCADE.get(name, ())),)
         else:
             deletes = (Reconcile(count=reader.count_ids, ids_between=reader.ids_between,
                                  leaf=cfg["page_size"], cascade=CASCADE.get(name, ())),)
-        out.append(Table(name=name, primary_key=("id",), columns=COLUMNS[name], cursor=CURSORS[name],
-                         fetch=reader.pages, row=shaper(name), read="cursor" if CURSORS[name] else "full",
-                         refs=REFS[name], deletes=deletes, doc=DOCS[name]))
+        key = ("object", "id") if name in ENTITIES and ENTITIES[name].objects else ("id",)
+        out.append(Table(name=name, primary_key=key, columns=COLUMNS[name], cursor=CURSORS[name],
+                         fetch=reader.pages, row=shaper(name), read=kind, refs=REFS[name], deletes=deletes,
+                         doc=DOCS[name]))
     return out
 
 
@@ -545,6 +876,23 @@ def plan_payments_refresh(state: dict[str, Any], cfg: dict[str, Any], now: float
     return False
 
 
+# Tables read on a schedule rather than every sync, and the key of their period: contract periods cost one
+# request per contract; lookups and field definitions change only when an administrator edits them.
+SCHEDULED = {"contract_periods": "contract_periods_refresh_hours",
+             **{name: "reference_refresh_hours" for name, e in ENTITIES.items() if e.reference}}
+
+
+def due(state: dict[str, Any], cfg: dict[str, Any], name: str, now: float | None = None) -> bool:
+    """Whether a scheduled table is read this sync: its period has passed since its last complete read, or a
+    read was interrupted (it is finished first)."""
+    entry = state.setdefault("tables", {}).setdefault(name, {})
+    if "run" in entry:
+        return True
+    now = time.time() if now is None else now
+    last = entry.get("read_at")
+    return last is None or now - float(last) >= cfg[SCHEDULED[name]] * 3600
+
+
 def run(configuration: dict[str, Any], state: dict[str, Any], sink: Sink) -> Any:
     """The whole sync against any sink (the SDK's in production, a memory sink in tests and benchmarks)."""
     cfg = settings(configuration)
@@ -553,10 +901,22 @@ def run(configuration: dict[str, Any], state: dict[str, Any], sink: Sink) -> Any
     api.auth.token()  # refused credentials fail the sync here, once, instead of once per table
     if "payments" in names and plan_payments_refresh(state, cfg):
         log.info("[payments] full re-read this sync (edits do not move date_created)")
+    scheduled = [n for n in names if n in SCHEDULED and due(state, cfg, n)]
+    skipped = [n for n in names if n in SCHEDULED and n not in scheduled]
+    if skipped:
+        names = [n for n in names if n not in skipped]
+        log.info(f"not due this sync (contract_periods_refresh_hours, reference_refresh_hours): {', '.join(skipped)}")
     start = start_time(cfg)
     floors = plan_floors(state, names, start)
     result = sync_tables(tables(api.http, cfg, names, floors), state, sink, start=start, stats=api.http.stats,
                          policy=selection.policy(cfg))
+    done = {t.table for t in result.tables if t.status == "ok"}  # not a table paused by the budget
+    for name in scheduled:
+        entry = state["tables"][name]
+        if name in done and "run" not in entry:
+            entry["read_at"] = time.time()
+    if scheduled:
+        sink.checkpoint(state)
     log.info(f"tokens acquired: {api.auth.acquired}; budget remaining per headers: {api.limiter.remaining}")
     return {"result": result, "stats": api.http.stats.as_dict(), "tokens": api.auth.acquired}
 
@@ -568,7 +928,10 @@ def probe(name: str) -> Callable[[dict[str, Any]], None]:
         if name not in selection.chosen(cfg, NAMES):
             return  # deselected: not read, so not probed
         api = client({**cfg, "retry_attempts": min(cfg["retry_attempts"], 2)})
-        api.http.fetch("GET", f"/api/v0/{name}", response_list, params={"_limit": 1, "_fields": "id"})
+        entity = ENTITIES.get(name)
+        path = "contracts" if READ[name] == "fanout" else PATHS[name].replace("{object}", (
+            entity.objects[0] if entity and entity.objects else ""))
+        api.http.fetch("GET", f"/api/v0/{path}", response_list, params={"_limit": 1, "_fields": "id"})
 
     return read
 
@@ -581,9 +944,46 @@ def configuration_form() -> Any:
     return setup.form(SPEC, setup.checks(settings, {name: probe(name) for name in NAMES}, connect=connect))
 
 
+class Coalesced:
+    """Forwards a checkpoint once ``rows`` rows were written since the last one, or ``seconds`` passed, and at
+    the end. The destination commits every waiting row of every table at each checkpoint, at a cost that grows
+    with the number of tables; most of the 38 tables are read in one short page per sync, so checkpointing
+    each page would cost more than reading it. A forwarded state covers every row written before it."""
+
+    def __init__(self, sink: Sink, *, rows: int = 1000, seconds: float = 30.0,
+                 clock: Callable[[], float] = time.monotonic):
+        self.sink, self.limit, self.seconds, self.clock = sink, rows, seconds, clock
+        self.rows, self.last, self.pending = 0, clock(), None
+
+    def upsert(self, table: str, row: dict[str, Any]) -> None:
+        self.sink.upsert(table, row)
+        self.rows += 1
+
+    def delete(self, table: str, keys: dict[str, Any]) -> None:
+        self.sink.delete(table, keys)
+        self.rows += 1
+
+    def checkpoint(self, state: dict[str, Any]) -> None:
+        self.pending = json.loads(json.dumps(state))  # the state as of now: later changes are not covered yet
+        if self.rows >= self.limit or self.clock() - self.last >= self.seconds:
+            self.close()
+
+    def close(self) -> None:
+        if self.pending is not None:
+            self.sink.checkpoint(self.pending)
+            self.pending, self.rows, self.last = None, 0, self.clock()
+
+
 def update(configuration: dict[str, Any], state: dict[str, Any], sink: Sink | None = None) -> None:
     """The SDK calls this with (configuration, state); tests and benchmarks pass an in-memory sink."""
-    run(configuration, state, sink or FivetranSink())
+    if sink is not None:
+        run(configuration, state, sink)
+        return
+    coalesced = Coalesced(FivetranSink())
+    try:
+        run(configuration, state, coalesced)
+    finally:
+        coalesced.close()  # the last state reached, also when the sync fails: it covers what was written
 
 
 connector = Connector(update=update, schema=schema, configuration_form=configuration_form)

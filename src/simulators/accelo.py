@@ -48,10 +48,12 @@ from urllib.parse import unquote
 
 from werkzeug.wrappers import Request, Response
 
+from .accelo_entities import BY_NAME, NEW, generate, routes
 from .harness import Dataset, Faults, SimApp, json_response, nth_kept, serve_forever, stable_random
 
 MORE_INFO = "https://api.accelo.com/docs/#status-codes"
-RESOURCES = ("companies", "invoices", "payments", "prospects", "jobs", "staff")
+BASE = ("companies", "invoices", "payments", "prospects", "jobs", "staff")  # hand-written below
+RESOURCES = BASE + tuple(r.name for r in NEW)  # the rest are declarations (accelo_entities)
 # Filter name -> record field, per resource (the API's own spellings, typos included).
 DATE_FILTERS: dict[str, dict[str, str]] = {
     "companies": {"date_created": "date_created", "date_modified": "date_modified"},
@@ -62,13 +64,16 @@ DATE_FILTERS: dict[str, dict[str, str]] = {
     "jobs": {"dated_created": "date_created", "date_modified": "date_modified", "date_started": "date_started",
              "date_commenced": "date_commenced", "date_due": "date_due", "date_completed": "date_completed"},
     "staff": {},
+    **{r.name: {d: d for d in r.dates} for r in NEW},
 }
 # The field each resource's Dataset time stands for (edits move it, except for payments).
 TIME_FIELD = {"companies": "date_modified", "invoices": "date_modified", "payments": "date_created",
-              "prospects": "date_modified", "jobs": "date_modified", "staff": None}
+              "prospects": "date_modified", "jobs": "date_modified", "staff": None,
+              **{r.name: r.time for r in NEW}}
 DEFAULT_FIELDS = {
     "companies": ("id", "name"), "invoices": ("id", "subject"), "payments": ("id", "amount"),
     "prospects": ("id", "title"), "jobs": ("id", "title"), "staff": ("id", "firstname", "surname"),
+    **{r.name: r.defaults for r in NEW},
 }
 WORDS = ["Planet", "Express", "Momcorp", "Slurm", "Nibbler", "Zapp", "Kif", "Leela", "Bender", "Hermes", "Amy",
          "Zoidberg", "Ørsted", "Café"]
@@ -79,6 +84,11 @@ NOT_IN_ALL = frozenset({"staff_rate", "staff_cost_rate"})
 # What a permanent delete takes with it: a company its jobs, invoices and sales (their payments follow the
 # invoices); an invoice the payments against it.
 OWNED = ("jobs", "invoices", "prospects")
+# Every owned resource and its owner kinds (several: a polymorphic against_type/against_id).
+PARENTS: dict[str, tuple[str, ...]] = {**{r: ("companies",) for r in OWNED}, "payments": ("invoices",),
+                                       **{r.name: r.parents for r in NEW if r.parents}}
+ROUTES: dict[str, tuple[str, str | None]] = {**{r: (r, None) for r in BASE}, **routes()}
+LINKS = frozenset({"time_allocation"})  # nested objects returned whole only when asked for as `name(...)`
 RANGES = ("greater_than", "greater_than_or_equal", "less_than", "less_than_or_equal")
 LOCKOUT_FAILURES = 100
 LOCKOUT_SECONDS = 300
@@ -155,7 +165,7 @@ class AcceloSim(SimApp):
                  count_shape: str = "object"):
         super().__init__(faults=faults, latency=latency)
         self.windows = DeploymentBudget(budget, window)  # type: ignore[assignment]
-        sizes = {**{name: 50 for name in RESOURCES}, **dict(sizes or {})}
+        sizes = {**{name: 50 for name in BASE}, **{r.name: r.size for r in NEW}, **dict(sizes or {})}
         self.data = {name: Dataset(sizes[name], tie=tie, seed=seed + k, step=timedelta(minutes=7))
                      for k, name in enumerate(RESOURCES)}
         self.clients = clients if clients is not None else {"demo@planet-express.accelo.com": "demo-secret"}
@@ -164,6 +174,7 @@ class AcceloSim(SimApp):
         self.token_lifetime = token_lifetime
         self.tokens: dict[str, tuple[float, str]] = {}  # token -> (expires at, scope)
         self.tokens_issued = 0
+        self.refuse_tokens = False  # every token is refused (the token endpoint still issues them)
         # Several processes serving one deployment (a load benchmark) hand out and accept this one token.
         self.shared_token = shared_token
         if shared_token:
@@ -197,16 +208,32 @@ class AcceloSim(SimApp):
     def owner(self, resource: str, i: int) -> int | None:
         """The company (index) job, invoice or sale ``i`` belongs to, for life: edits never move it. A record
         inserted later belongs to a company that still exists."""
-        companies = self.data["companies"]
-        if not companies.n:
+        return self._pick(resource, i, "companies")
+
+    def _pick(self, resource: str, i: int, kind: str) -> int | None:
+        parents = self.data[kind]
+        if not parents.n:
             return None
-        c = (i * 7919 + 17 * self.data[resource].seed) % companies.n
+        c = (i * 7919 + 17 * self.data[resource].seed) % parents.n
         if i >= self.data[resource].n:
-            for _ in range(companies.n):
-                if companies.exists(c):
+            for _ in range(parents.n):
+                if parents.exists(c):
                     break
-                c = (c + 1) % companies.n
+                c = (c + 1) % parents.n
         return c
+
+    def parent(self, resource: str, i: int) -> tuple[str, int] | None:
+        """(owner resource, index) of record ``i``, for life; None for a resource nobody owns."""
+        kinds = PARENTS.get(resource)
+        if not kinds:
+            return None
+        if resource == "payments":
+            k = self.invoice_of(i)
+            return None if k is None else ("invoices", k)
+        kinds = tuple(k for k in kinds if self.data[k].n) or kinds
+        kind = kinds[(i * 31 + 7) % len(kinds)]
+        c = self._pick(resource, i, kind)
+        return None if c is None else (kind, c)
 
     def invoice_of(self, i: int) -> int | None:
         """The invoice (index) payment ``i`` is against, for life."""
@@ -227,16 +254,12 @@ class AcceloSim(SimApp):
         if not ds.exists(i):
             return []
         gone: list[tuple[str, int]] = []
-        if resource == "companies":
-            for child in OWNED:
+        ds.delete(i)  # first: children inserted meanwhile never pick a deleted owner
+        for child, kinds in PARENTS.items():
+            if resource in kinds:
                 data = self.data[child]
-                for k in [k for k in data.all() if data.exists(k) and self.owner(child, k) == i]:
+                for k in [k for k in data.all() if data.exists(k) and self.parent(child, k) == (resource, i)]:
                     gone += self.delete(child, k)
-        elif resource == "invoices":
-            data = self.data["payments"]
-            for k in [k for k in data.all() if data.exists(k) and self.invoice_of(k) == i]:
-                gone += self.delete("payments", k)
-        ds.delete(i)
         gone.append((resource, i + 1))
         return gone
 
@@ -244,7 +267,8 @@ class AcceloSim(SimApp):
         """Delete ``n`` records spread over the resources: about a third companies that own records (whose
         jobs, invoices, sales and payments go with them), the rest one of each other resource in turn.
         Returns every (resource, id) removed, cascades included."""
-        others = [r for r in RESOURCES if r != "companies"]
+        # Lookups and field definitions are deactivated, not deleted, in practice: they are left alone.
+        others = [r for r in RESOURCES if r != "companies" and not (r in BY_NAME and BY_NAME[r].reference)]
         plan = ["companies"] * max(1, n // 3)
         plan += [others[k % len(others)] for k in range(max(0, n - len(plan)))]
         gone: list[tuple[str, int]] = []
@@ -295,6 +319,14 @@ class AcceloSim(SimApp):
         def money(lo: float, hi: float) -> str:
             return f"{rng.uniform(lo, hi):.2f}"
 
+        if resource in BY_NAME:
+            res = BY_NAME[resource]
+            owner = self.parent(resource, i)
+            sizes = {name: data.size for name, data in self.data.items()}
+            out = generate(res, i, rng, created=created, modified=modified, owner=owner, sizes=sizes,
+                           object_=self.object_of(resource, i, owner))
+            out["_object"] = self.object_of(resource, i, owner)
+            return out
         if resource == "companies":
             name = f"{rng.choice(WORDS)} {rng.choice(WORDS)} {rid}"
             return {"id": rid, "name": name, "date_created": epoch(created), "date_modified": epoch(modified),
@@ -354,9 +386,45 @@ class AcceloSim(SimApp):
                 "username": f"{first.lower()}{rid}", "timezone": "Australia/Melbourne",
                 "staff_rate": money(80, 250), "staff_cost_rate": money(30, 80)}
 
-    def truth(self, resource: str) -> dict[int, dict[str, str | None]]:
+    @staticmethod
+    def resource_of(path: str) -> str | None:
+        """The resource a request path reads (its list, a record or its count); None for any other path."""
+        parts = [p for p in path.split("/") if p]
+        if parts[:2] != ["api", "v0"] or len(parts) < 3:
+            return None
+        parts = parts[2:]
+        if len(parts) >= 3 and parts[0] == "contracts" and parts[2] == "periods":
+            return "contract_periods"
+        n = next((n for n in (3, 2, 1) if "/".join(parts[:n]) in ROUTES), 0)
+        return ROUTES["/".join(parts[:n])][0] if n else None
+
+    @staticmethod
+    def path_of(resource: str) -> str | None:
+        """A list path of ``resource`` under /api/v0 (the first object's, for a per-object one); None for
+        contract periods, listed per contract."""
+        return next((path for path, (name, _) in ROUTES.items() if name == resource), None)
+
+    @staticmethod
+    def object_of(resource: str, i: int, owner: tuple[str, int] | None) -> str | None:
+        """The object (path segment) whose list shows record ``i`` of a per-object resource: its owner's."""
+        res = BY_NAME.get(resource)
+        if res is None or not res.objects:
+            return None
+        return owner[0] if owner else res.objects[i % len(res.objects)]
+
+    def truth(self, resource: str) -> dict[int, dict[str, Any]]:
+        """Every live record as ``_ALL`` returns it (nested objects expanded), plus ``object`` for a resource
+        listed per object (the path segment it is listed under)."""
         ds = self.data[resource]
-        return {i + 1: self.record(resource, i) for i in ds.all() if ds.exists(i)}
+        out: dict[int, dict[str, Any]] = {}
+        for i in ds.all():
+            if ds.exists(i):
+                record = dict(self.record(resource, i))
+                obj = record.pop("_object", None)
+                if obj is not None:
+                    record["object"] = obj
+                out[i + 1] = record
+        return out
 
     # Authentication ------------------------------------------------------------------------------
     def expire_tokens(self) -> None:
@@ -439,7 +507,7 @@ class AcceloSim(SimApp):
         token = header[7:].strip() if header.lower().startswith("bearer ") else query
         with self._auth_lock:
             entry = self.tokens.get(token or "")
-        if entry is None or entry[0] <= time.time():
+        if entry is None or entry[0] <= time.time() or self.refuse_tokens:
             self._failed(request.remote_addr or "?")
             raise BadRequest("The access token is missing, invalid or expired.", 401, "invalid_client")
         return entry[1]
@@ -505,31 +573,52 @@ class AcceloSim(SimApp):
             raise BadRequest("Only GET (or POST with _method=GET) is simulated.")
         if parts == ["tokeninfo"]:
             return self.envelope(request, {"deployment": self.deployment, "scope": scope})
-        if not parts or parts[0] not in RESOURCES or len(parts) > 2:
-            raise BadRequest(f"Unknown resource {'/'.join(parts) or '(none)'}.")
-        resource = parts[0]
-        if not self._allowed(scope, resource):
-            raise BadRequest(f"The token's scope does not allow reading {resource}.", 403, "invalid_permission")
+        resource, scoped, rest = self.route(parts)
+        if not self._allowed(scope, parts[0]):
+            raise BadRequest(f"The token's scope does not allow reading {parts[0]}.", 403, "invalid_permission")
+        res = BY_NAME.get(resource)
         clauses = self.parse_filters(resource, params.get("_filters"))
-        if len(parts) == 2 and parts[1] == "count":
+        if res is not None and res.hide_inactive and scoped.get("_object", ("", ["", ""]))[1][1] in \
+                res.hide_inactive and not any(k.startswith("standing") for k in clauses):
+            clauses["_hidden"] = ("not", ["standing", "inactive"])  # Accelo's default on these type lists
+        clauses.update(scoped)
+        if rest == ["count"]:
             count = str(self.count_matching(resource, clauses))
-            return self.envelope(request, count if self.count_shape == "bare" else {"count": count})
+            bare = self.count_shape == "bare" or (res is not None and res.bare_count)
+            return self.envelope(request, count if bare else {"count": count})
         fields = self.parse_fields(resource, params.get("_fields"))
-        if len(parts) == 2:
+        expanded = self.expansions(params.get("_fields"))
+        if rest:
             try:
-                i = int(parts[1]) - 1
+                i = int(rest[0]) - 1
             except ValueError:
-                raise BadRequest(f"Unknown {resource} id {parts[1]!r}.") from None
-            if not self.data[resource].exists(i):
-                raise BadRequest(f"No {resource} with id {parts[1]}.")
-            return self.envelope(request, self.project(self.record(resource, i), fields))
+                raise BadRequest(f"Unknown {resource} id {rest[0]!r}.") from None
+            if not self.data[resource].exists(i) or not _matches(self.record(resource, i), list(scoped.values())):
+                raise BadRequest(f"No {resource} with id {rest[0]}.")
+            return self.envelope(request, self.project(self.record(resource, i), fields, expanded))
         limit = self._int(params, "_limit", 10, 1)
         limit = min(limit, 100)  # clamped without notice
         offset = self._int(params, "_offset", 0, 0)
         if "_page" in params:
             offset = self._int(params, "_page", 0, 0) * limit
         rows = self.select(resource, clauses, (offset, limit))
-        return self.envelope(request, [self.project(r, fields) for r in rows])
+        return self.envelope(request, [self.project(r, fields, expanded) for r in rows])
+
+    def route(self, parts: list[str]) -> tuple[str, dict[str, tuple[str, list[str]]], list[str]]:
+        """(resource, the clauses the path itself implies, what follows the list path: [], [id] or [count])."""
+        if len(parts) >= 3 and parts[0] == "contracts" and parts[2] == "periods" and parts[1].isdigit():
+            if not self.data["contracts"].exists(int(parts[1]) - 1):
+                raise BadRequest(f"No contracts with id {parts[1]}.")
+            resource, scoped, rest = "contract_periods", {"_contract": ("in", ["contract_id", parts[1]])}, parts[3:]
+        else:
+            n = next((n for n in (3, 2, 1) if "/".join(parts[:n]) in ROUTES), 0)  # the longest route first
+            if not n:
+                raise BadRequest(f"Unknown resource {'/'.join(parts) or '(none)'}.")
+            (resource, obj), rest = ROUTES["/".join(parts[:n])], parts[n:]
+            scoped = {"_object": ("in", ["_object", obj])} if obj else {}
+        if len(rest) > 1:
+            raise BadRequest(f"Unknown resource {'/'.join(parts)}.")
+        return resource, scoped, rest
 
     @staticmethod
     def _allowed(scope: str, resource: str) -> bool:
@@ -556,13 +645,27 @@ class AcceloSim(SimApp):
         if isinstance(raw, list):
             raw = ",".join(map(str, raw))
         names = [re.sub(r"\(.*\)$", "", f).strip() for f in split_top(str(raw or ""))]
+        if "_ALL" in names and resource in BY_NAME and BY_NAME[resource].no_all:
+            raise BadRequest(f"_ALL is not supported on {resource}; name the fields.")
         return tuple(dict.fromkeys([*DEFAULT_FIELDS[resource], *names]))
 
     @staticmethod
-    def project(record: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    def expansions(raw: Any) -> frozenset[str]:
+        """Linked objects asked for with ``name(...)``: returned whole instead of as their id."""
+        if isinstance(raw, list):
+            raw = ",".join(map(str, raw))
+        return frozenset(m.group(1) for f in split_top(str(raw or "")) if (m := CLAUSE.match(f.strip())))
+
+    @staticmethod
+    def project(record: dict[str, Any], fields: tuple[str, ...],
+                expanded: frozenset[str] = frozenset()) -> dict[str, Any]:
         if "_ALL" in fields:
-            return {k: v for k, v in record.items() if k not in NOT_IN_ALL or k in fields}
-        return {f: record[f] for f in fields if f in record}  # unknown names are silently omitted
+            out = {k: v for k, v in record.items() if (k not in NOT_IN_ALL or k in fields) and k[0] != "_"}
+        else:
+            out = {f: record[f] for f in fields if f in record and f[0] != "_"}  # unknown names are omitted
+        for k in LINKS.intersection(out).difference(expanded):
+            out[k] = out[k].get("id") if isinstance(out[k], dict) else out[k]  # a link not expanded is its id
+        return out
 
     def parse_filters(self, resource: str, raw: Any) -> dict[str, tuple[str, list[str]]]:
         """``_filters`` -> {clause name: (kind, args)}; a repeated clause keeps the last one."""
@@ -576,11 +679,14 @@ class AcceloSim(SimApp):
                     raise BadRequest(f"Malformed filter {clause!r}.")
                 items.append((m.group(1), [a.strip() for a in m.group(2).split(",") if a.strip()]))
         out: dict[str, tuple[str, list[str]]] = {}
-        sample = self.record(resource, 0) if self.data[resource].size else {}
+        # The fields a filter may name: the declaration's, or a generated record's for the first six.
+        sample = BY_NAME[resource].fields if resource in BY_NAME else (
+            self.record(resource, 0) if self.data[resource].size else {})
         for name, args in items:
             m = re.fullmatch(r"(.+)_(after|before)", name)
             if name in ("order_by_asc", "order_by_desc"):
-                if len(args) != 1 or args[0] not in sample:
+                sortable = BY_NAME[resource].sortable if resource in BY_NAME else None
+                if len(args) != 1 or args[0] not in sample or (sortable is not None and args[0] not in sortable):
                     raise BadRequest(f"Cannot order {resource} by {','.join(args)!r}.")
                 out["order"] = ("asc" if name.endswith("asc") else "desc", args)
             elif m and m.group(1) in DATE_FILTERS[resource]:

@@ -152,7 +152,7 @@ def sync_table(
     first = not resumed
     known = KeySet.load(entry.get("keys")) if dl.tracks_keys(table) else None
     snapshot = next((m for m in table.deletes if isinstance(m, dl.Snapshot)), None)
-    if snapshot is not None and table.read != "full":
+    if snapshot is not None and table.read not in ("full", "fanout"):  # a fan-out over every parent is complete
         raise SyncError(f"table {table.name}: snapshot deletes need a full re-read, not {table.read!r}")
     seen = KeySet.load(run.get("seen")) if snapshot is not None else None
     children = ChildIndex(table, entry) if table.children else None
