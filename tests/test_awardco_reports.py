@@ -274,9 +274,13 @@ def test_a_row_without_its_date_fails_naming_the_row_and_is_not_retried():
 
 
 def test_title_case_headers_land_the_same_rows_as_capitals():
+    from simulators.awardco_reports import ReportData
+
     synced = []
+    now = datetime.now(timezone.utc).replace(microsecond=0)
     for style in ("upper", "title"):
         sim = AwardcoSim(users=15, per_minute=None, polls_before_done=0, header_style=style)
+        sim.data = ReportData(sim, now=now)  # the same rows for both spellings
         sink = MemorySink(primary_keys=KEYS)
         run(sim, {}, sink, tables="point_transactions,money_deposits,point_budgets,recognition_status")
         synced.append(sink.tables)

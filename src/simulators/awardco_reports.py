@@ -105,6 +105,7 @@ class ReportData:
         self.events: dict[int, list[Event]] = {rid: [] for rid in EVENT_REPORTS}
         self.recognitions: list[Recognition] = []
         self.versions: dict[tuple[str, str], int] = {}  # (kind, key) -> version of the current month's figures
+        self._people: dict[tuple[int, int], tuple[str, str]] = {}
         users = max(1, sim.users.n)
         for rid, per in VOLUME.items():
             for _ in range(max(2, users * per // 100)):
@@ -121,8 +122,11 @@ class ReportData:
         i = self.rng.randrange(size)
         while not self.sim.users.exists(i) and len(self.sim.users.deleted) < size:
             i = self.rng.randrange(size)  # deleted users make no new events
-        u = self.sim.user(i)
-        return u["employeeId"], f"{u['firstName']} {u['lastName']}"
+        key = (i, self.sim.users.version(i))
+        if key not in self._people:  # building a user is the costly part of generating events
+            u = self.sim.user(i)
+            self._people[key] = (u["employeeId"], f"{u['firstName']} {u['lastName']}")
+        return self._people[key]
 
     def add_event(self, rid: int, at: datetime, correction: bool = False) -> Event:
         rng = self.rng
