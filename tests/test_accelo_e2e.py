@@ -18,6 +18,7 @@ from tools.vendors.accelo import kit as accelo_kit
 pytestmark = pytest.mark.e2e
 
 CHANGING = [t for t in RESOURCES if not (t in BY_NAME and BY_NAME[t].reference)]
+DURING = ("companies", "jobs", "staff", "activities", "milestones", "contracts", "addresses")  # edited mid-sync
 SIZES = {"companies": 330, "invoices": 90, "payments": 120, "prospects": 45, "jobs": 70, "staff": 25}
 
 
@@ -74,13 +75,13 @@ def test_first_sync_edits_between_and_during(tmp_path):
         assert "delete check (scheduled)" in run.output
         check(conn, sim)
 
-        # Edits and inserts while the sync runs (old rows edited into the window shift later pages). An
-        # incremental sync of these tables is about nine requests, so every change lands inside the first
-        # of the next two syncs, and the second must pick up whatever the first could not.
+        # Edits and inserts while the sync runs (old rows edited into the window shift later pages). Every
+        # change lands inside the first of the next two syncs (dozens of requests), and the second must pick
+        # up whatever the first could not.
         count = sim.count
         for k in (2, 3, 5, 7):
-            sim.scheduler.after(count + k, lambda: [sim.edit(t, rng.randrange(SIZES[t]))
-                                                    for t in ("companies", "jobs", "staff") for _ in range(3)])
+            sim.scheduler.after(count + k, lambda: [sim.edit(t, rng.randrange(sim.data[t].n)) for t in DURING
+                                                    for _ in range(3)])
         sim.scheduler.after(count + 4, lambda: [sim.insert("companies") for _ in range(4)])
         assert conn.debug(config(server)).returncode == 0
         assert sim.scheduler.pending == 0, "a change was scheduled after the sync it was meant to hit"

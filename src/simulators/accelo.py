@@ -29,6 +29,17 @@
   not simulated, so its link is kept inside the simulator), and each payment to one invoice
   (``against_id``).
 
+- The other entities (activities, affiliations, contacts, tasks, issues, milestones, contracts and their
+  periods under ``/contracts/{id}/periods``, invoice line items, progression history, custom-field
+  definitions and values per object, quotes, expenses, requests, object budgets, purchases, lookups per
+  object, addresses, referrals, staff memberships, groups, divisions) are declarations in
+  ``accelo_entities``, served by the same code: their owners make the cascades (a company takes its
+  affiliations, issues, contracts, jobs and invoices, and those their own children), ``against_type``/
+  ``against_id`` name a polymorphic owner, milestones sort only by id or title, contracts and milestones
+  answer ``/count`` with the bare value, lookups refuse ``_ALL``, issue and sale types hide inactive ones
+  unless filtered by standing, and ``time_allocation`` is expanded only when asked for as
+  ``time_allocation(...)``. ``refuse_tokens`` makes every token refused (the token endpoint still issues).
+
 Test hooks: ``edit``/``insert`` (payments' edits keep ``date_created``, as in Accelo), ``delete``/
 ``delete_random`` (with cascades), ``expire_tokens``, the harness's scheduler, faults and latency.
 """
@@ -819,12 +830,14 @@ def _matches(record: dict[str, Any], clauses: list[tuple[str, list[str]]]) -> bo
 def main() -> None:
     parser = argparse.ArgumentParser(description="Accelo API v0 simulator")
     parser.add_argument("--port", type=int, default=8101)
-    parser.add_argument("--records", type=int, default=1000, help="records per resource (staff: a tenth)")
+    parser.add_argument("--records", type=int, default=1000,
+                        help="records of each of the first six resources (staff: a tenth); the others in proportion")
     parser.add_argument("--budget", type=int, default=5000, help="requests per hour")
     parser.add_argument("--latency", type=float, default=0.0)
     args = parser.parse_args()
-    sizes = {name: args.records for name in RESOURCES}
+    sizes = {name: args.records for name in BASE}
     sizes["staff"] = max(1, args.records // 10)
+    sizes.update({r.name: max(1, round(args.records * r.ratio)) if r.ratio else r.size for r in NEW})
     app = AcceloSim(sizes, tie=3, budget=args.budget, latency=args.latency)
     client_id, secret = next(iter(app.clients.items()))
     serve_forever(app, args.port, f"Accelo simulator (deployment {app.deployment}, {args.records} records per "

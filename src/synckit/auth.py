@@ -63,12 +63,18 @@ class RefreshingToken(AuthBase):
         extra: dict[str, str] | None = None,
         scheme: str = "Bearer",
         clock: Callable[[], float] = time.monotonic,
+        max_renewals: int = 1,
+        useless_limit: int | None = None,
     ):
         self._fetch, self.margin, self.extra, self.scheme, self._clock = fetch, margin, dict(extra or {}), scheme, clock
         self._token: str | None = None
         self._expires_at = 0.0
         self._lock = threading.Lock()
         self.acquired = 0
+        # A request refused with a 401 renews the token once per refused token, up to max_renewals times
+        # (Http reads it). useless_limit bounds the renewals in a row after which no request succeeded:
+        # a token endpoint issuing tokens the API refuses ends the sync instead of looping (None: no bound).
+        self.max_renewals, self.useless_limit, self.useless = max_renewals, useless_limit, 0
 
     def token(self) -> str:
         with self._lock:
@@ -89,5 +95,18 @@ class RefreshingToken(AuthBase):
         if another worker has already renewed the token since, the new one is kept (one renewal, not N)."""
         with self._lock:
             if sent is None or self._token is None or self._token in sent:
+                if self.useless_limit is not None and self.useless >= self.useless_limit:
+                    return False
+                if self._token is not None:
+                    self.useless += 1
                 self._token = None
         return True
+
+    def accepted(self) -> None:
+        """A request sent with a renewed token succeeded: the renewals so far helped."""
+        self.useless = 0
+
+    def refusal_note(self) -> str:
+        if self.useless_limit is not None and self.useless >= self.useless_limit:
+            return f" (gave up after {self.useless} renewed tokens in a row were refused)"
+        return ""

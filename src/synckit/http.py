@@ -132,7 +132,7 @@ class Http:
         url = self.url(path_or_url)
         use_auth = self.auth if auth is True else (auth or None)
         backoff = self.backoff
-        reauthed = False
+        refused: set[str | None] = set()  # Authorization headers refused with a 401 during this request
         redirects = 0
         while True:
             self.limiter.acquire()
@@ -162,6 +162,8 @@ class Http:
                 continue
             action = self._classify(response)
             if action is policy.Action.OK:
+                if refused and hasattr(use_auth, "accepted"):
+                    use_auth.accepted()  # a renewed token worked
                 return response
             if action is policy.Action.RETRY:
                 if response.status_code == 429:
@@ -171,15 +173,19 @@ class Http:
                 what = f"HTTP {response.status_code} on {method} {url}: {server_message(response, 120)}"
                 backoff = self._retry_or_raise(backoff, what, response.headers.get("Retry-After"))
                 continue
-            if action is policy.Action.REAUTH and not reauthed and use_auth is not None:
+            if action is policy.Action.REAUTH and use_auth is not None:
+                # One renewal per refused token, up to the auth's max_renewals (default 1) for this request.
+                sent = response.request.headers.get("Authorization")
                 invalidate = getattr(use_auth, "invalidate", None)
-                if invalidate is not None and invalidate(response.request.headers.get("Authorization")):
-                    reauthed = True
+                if (invalidate is not None and sent not in refused
+                        and len(refused) < getattr(use_auth, "max_renewals", 1) and invalidate(sent)):
+                    refused.add(sent)
                     self.stats.add(reauths=1)
-                    log.info(f"HTTP 401 on {mask(url)}: re-acquiring the token once")
+                    log.info(f"HTTP 401 on {mask(url)}: re-acquiring the token")
                     continue
             error = AuthError if response.status_code == 401 else ApiError
-            raise error(response.status_code, mask(url), server_message(response))
+            note = getattr(use_auth, "refusal_note", lambda: "")() if response.status_code == 401 else ""
+            raise error(response.status_code, mask(url), server_message(response) + note)
 
     def _retry_or_raise(self, backoff: policy.Backoff, what: str, retry_after: str | None) -> policy.Backoff:
         if backoff.exhausted:
