@@ -113,8 +113,17 @@ def test_rows_are_lossless_and_snake_cased():
 def test_fields_param_asks_for_every_readable_field():
     for name in xc.NAMES:
         asked = xc.fields_param(name).split(",")
-        assert {"created_at", "updated_at", "sourceID"} <= set(asked) and len(asked) == len(set(asked))
-        assert {c.field for c in xc.CHILDREN[name]} <= set(asked)  # child arrays are asked for too
+        stamps = {"created_at"} if name == "notes" else {"created_at", "updated_at"}
+        assert stamps <= set(asked) and len(asked) == len(set(asked))
+        nested = set(xc.SPECS[name].nested) if name in xc.SPECS else set()
+        assert {c.field for c in xc.CHILDREN[name]} - nested <= set(asked)  # child arrays are asked for too
+        assert not nested & set(asked)  # sub-collections are read from their own path
+    for name in (*xc.CORE, "requests", "people", "configuration_items", "tasks"):
+        assert "sourceID" in xc.fields_param(name).split(",")
+    # Fields a collection may not return are never named (time entries' request comes with time_allocation).
+    assert not {"note", "internal_note", "time_spent"} & set(xc.fields_param("requests").split(","))
+    assert "request" not in xc.fields_param("time_entries").split(",")
+    assert "time_allocation" in xc.fields_param("time_entries").split(",")
     assert "custom_fields" in xc.fields_param("projects") and "contacts" in xc.fields_param("organizations")
 
 
@@ -142,19 +151,33 @@ def test_shape_never_invents_values(extra):
 
 def test_schema_and_catalogue_come_from_the_same_declarations():
     tables = xc.schema({})
-    assert [t["table"] for t in tables] == ["organizations", "organizations_contacts", "organizations_addresses",
-                                            "organizations_custom_fields", "products", "projects",
-                                            "projects_custom_fields"]
+    assert [t["table"] for t in tables][:7] == ["organizations", "organizations_contacts", "organizations_addresses",
+                                                "organizations_custom_fields", "products", "projects",
+                                                "projects_custom_fields"]
     parents = [t for t in tables if t["table"] in xc.NAMES]
-    assert all(t["primary_key"] == ["id"] and t["columns"]["updated_at"] == "UTC_DATETIME" for t in parents)
+    assert len(parents) == 21 and len(tables) - len(parents) >= 10
+    assert all(t["primary_key"] == ["id"] and t["columns"]["created_at"] == "UTC_DATETIME" for t in parents)
+    assert all(t["columns"].get("updated_at") == ("UTC_DATETIME" if t["table"] != "notes" else None)
+               for t in parents)
     by_name = {t["table"]: t for t in tables}
     assert by_name["organizations_contacts"]["primary_key"] == ["parent_id", "position"]
     assert by_name["projects_custom_fields"]["primary_key"] == ["parent_id", "field_id"]
+    assert by_name["requests_custom_fields"]["primary_key"] == ["parent_id", "field_id"]
+    assert by_name["teams_members"]["primary_key"] == ["parent_id", "id"]
+    assert by_name["configuration_items_relations"]["primary_key"] == ["parent_id", "id"]
+    assert by_name["time_entries"]["columns"]["deleted"] == "BOOLEAN"
+    assert by_name["affected_slas"]["columns"]["request_id"] == "LONG"
     assert xc.schema_of(xc.catalogue()) == tables
+    reads = {t.name: t.read for t in xc.catalogue()}
+    assert reads["affected_slas"] == "window" and reads["notes"] == "feed"
+    assert {n for n, r in reads.items() if r == "cursor"} == set(xc.NAMES) - {"affected_slas", "notes"}
     for table in xc.catalogue():
-        assert table.read == "cursor" and table.doc and table.refs
-        assert [type(d).__name__ for d in table.deletes] == ["DeleteFeed", "Reconcile"]
+        assert table.doc and (table.refs or table.name in ("sites", "ui_extensions"))
+        kinds = [type(d).__name__ for d in table.deletes]
+        assert kinds == ([] if table.name == "notes" else ["DeleteFeed", "Reconcile"])
         assert all(ref.split(".")[0] in xc.NAMES for ref in table.refs.values())
+    cascades = {t.name: [c for d in t.deletes for c in d.cascade] for t in xc.catalogue()}
+    assert cascades["workflows"] == ["tasks"] and cascades["projects"] == ["project_tasks"]
     assert [t["table"] for t in xc.schema({"tables": "projects"})] == ["projects", "projects_custom_fields"]
 
 
@@ -178,7 +201,7 @@ def test_plan_frequency_incremental_switch_and_start_date():
 
 def sync(sim: XurrentSim, url: str, state: dict | None = None, **extra: str) -> tuple[MemorySink, dict]:
     cfg = xc.settings({"oauth_token": "test-token", "account_id": "widget", "base_url": f"{url}/v1",
-                       "max_records_per_page": "10", **extra})
+                       "max_records_per_page": "10", "tables": ",".join(xc.CORE), **extra})
     http = xc.client(cfg)
     sink = MemorySink(primary_keys=KEYS)
     state = state if state is not None else {}
@@ -190,7 +213,7 @@ def test_request_building_and_incremental_filter():
     sim = XurrentSim(25, 12, 12, tie=3)
     with Server(sim) as server:
         sink, state = sync(sim, server.url)
-        assert {t: len(sink.tables[t]) for t in xc.NAMES} == {"organizations": 25, "products": 12, "projects": 12}
+        assert {t: len(sink.tables[t]) for t in xc.CORE} == {"organizations": 25, "products": 12, "projects": 12}
         first = next(r for r in sim.log if r.path == "/v1/organizations")
         assert "sort=updated_at" in first.query and "per_page=10" in first.query and "fields=" in first.query
         params = parse_qs(first.query)

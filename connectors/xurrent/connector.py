@@ -10,7 +10,9 @@ deletes come from the archive and trash listings every sync and from an id recon
 
 from __future__ import annotations
 
+import dataclasses
 import re
+import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -50,16 +52,159 @@ from synckit import (
 from synckit.config import is_loopback
 from synckit.errors import OriginError
 from synckit.sink import Sink
+from synckit.sync import server_time
 from synckit.table import snake
 
-NAMES = ("organizations", "products", "projects")
 DEFAULT_BASE_URL = "https://api.xurrent.com/v1"
 # Documented limits: 3,600 requests per rolling hour per token, and 20 per 2 seconds. The server counts arrival
 # times; the limiter counts each request from its answer (later than its arrival), so no margin is needed.
 HOURLY_LIMIT = (3600, 3600.0)
 BURST_LIMIT = (20, 2.0)
 MAX_BUDGET_WAIT = 300.0  # longer waits for the hourly budget end the sync cleanly at its checkpoint
+MIN_SHARE = 10  # requests a table may always spend in one sync, however small the budget left
+DELETES_RESERVE = 0.1  # share of the hourly budget kept for the delete feeds and id reconciliations
 TOKEN_MARGIN = 60.0  # renew a client-credentials token this long before it expires
+
+
+# The service-management collections --------------------------------------------------------------
+# One declaration each: the documented fields asked for with fields= (it replaces the default fields), typed
+# as columns (snake-cased: sourceID -> source_id), the references {id, name|subject|label} with the table each
+# points at (their <ref>_id is a declared LONG column and a foreign key when that table is synced here), how the
+# collection can be read, and the record type names GET /archive and GET /trash use for it.
+S, L, B, T, D, DATE = "STRING", "LONG", "BOOLEAN", "UTC_DATETIME", "DOUBLE", "NAIVE_DATE"
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    path: str  # the collection under /v1
+    doc: str
+    scalars: dict[str, str]  # field -> column type
+    refs: dict[str, str | None]  # reference field -> table of its id (None: a table not synced here)
+    extra: tuple[str, ...] = ()  # further documented fields asked for, landed untyped
+    read: str = "cursor"  # cursor: filter and sort on updated_at; window: filter only; by_id: append-only
+    kinds: tuple[str, ...] = ()  # the record type in archive and trash entries (empty: never listed there)
+    implicit: tuple[str, ...] = ()  # references a collection returns but fields= may not name
+    custom: bool = False  # has custom_fields (a key/value child table)
+    nested: dict[str, str] = dataclasses.field(default_factory=dict)  # child field -> sub-collection ("/cis/{id}/...")
+    cascade: tuple[str, ...] = ()  # tables whose records the API archives or trashes with this one's
+
+
+PEOPLE_REFS = ("member", "manager", "requested_by", "requested_for", "created_by", "person", "coordinator",
+               "availability_manager")
+SPECS: dict[str, Spec] = {
+    "requests": Spec(
+        "/requests", "requests (incidents, RFCs, service requests) with their SLA target, status and assignment",
+        {"sourceID": S, "subject": S, "category": S, "impact": S, "status": S, "next_target_at": S,
+         "completed_at": T, "completion_reason": S, "urgent": B, "reopen_count": L, "source": S,
+         "desired_completion_at": T, "resolution_target_at": T, "response_target_at": T, "satisfaction": S,
+         "major_incident_status": S, "closure_code": S, "waiting_until": T, "grouping": S},
+        {"team": "teams", "member": "people", "grouped_into": "requests", "service_instance": "service_instances",
+         "requested_by": "people", "requested_for": "people", "created_by": "people",
+         "organization": "organizations", "supplier": "organizations", "workflow": "workflows",
+         "problem": "problems", "project": "projects", "knowledge_article": "knowledge_articles",
+         "template": None, "ui_extension": "ui_extensions"},
+        kinds=("request",), custom=True),
+    "affected_slas": Spec(
+        "/affected_slas", "per request and SLA: response and resolution targets, actual durations, accountability",
+        {"impact": S, "accountability": S, "response_target_at": T, "resolution_target_at": T,
+         "actual_response_duration": L, "maximum_response_duration": L, "maximum_resolution_duration": L,
+         "actual_resolution_at": T, "downtime_duration": L, "downtime_end_at": T, "time_zone": S},
+        {"request": "requests", "sla": "slas", "service_instance": "service_instances", "support_team": "teams",
+         "first_line_team": "teams", "standard_service_request": None, "service_hours": None},
+        read="window", kinds=("affected_sla",)),
+    "notes": Spec(
+        "/notes", "notes of requests, problems, tasks and others: the conversation and first-response evidence",
+        {"text": S, "medium": S, "internal": B},
+        {"person": "people", "request": "requests", "problem": "problems", "task": "tasks", "workflow": "workflows",
+         "project_task": "project_tasks"},
+        extra=("attachments",), read="by_id"),
+    "tasks": Spec(
+        "/tasks", "workflow tasks (approvals, implementation); they go with their workflow",
+        {"sourceID": S, "subject": S, "category": S, "impact": S, "status": S, "completion_target_at": T,
+         "finished_at": T, "assigned_at": T, "planned_duration": L, "planned_effort": L, "required_approvals": L,
+         "start_at": T, "waiting_until": T, "supplier_requestID": S, "source": S},
+        {"team": "teams", "member": "people", "workflow": "workflows", "template": None, "manager": "people",
+         "supplier": "organizations", "request": "requests", "ui_extension": "ui_extensions"},
+        kinds=("task",), custom=True),
+    "workflows": Spec(
+        "/workflows", "workflows (changes): status, impact, service, the parent of tasks",
+        {"sourceID": S, "subject": S, "category": S, "impact": S, "status": S, "completion_target_at": T,
+         "completed_at": T, "justification": S, "start_at": T, "source": S},
+        {"manager": "people", "service": "services", "template": None, "project": "projects", "release": None},
+        kinds=("workflow",), custom=True, cascade=("tasks",)),
+    "people": Spec(
+        "/people", "people: requesters, specialists and managers",
+        {"sourceID": S, "name": S, "disabled": B, "primary_email": S, "job_title": S, "location": S, "vip": B,
+         "cost_per_hour": D, "time_zone": S, "locale": S, "employeeID": S, "supportID": S},
+        {"organization": "organizations", "site": "sites", "manager": "people", "work_hours": None,
+         "ui_extension": "ui_extensions"},
+        extra=("contacts", "addresses"), kinds=("person",), custom=True),
+    "teams": Spec(
+        "/teams", "teams (assignment groups); members from GET /teams/:id/members",
+        {"sourceID": S, "name": S, "disabled": B, "remarks": S},
+        {"coordinator": "people", "manager": "people", "work_hours": None},
+        kinds=("team",), nested={"members": "/teams/{id}/members"}),
+    "service_instances": Spec(
+        "/service_instances", "service instances, the service dimension requests point at",
+        {"sourceID": S, "name": S, "status": S},
+        {"service": "services", "support_team": "teams", "first_line_team": "teams"},
+        kinds=("service_instance",)),
+    "services": Spec(
+        "/services", "services: provider and support team",
+        {"sourceID": S, "name": S, "disabled": B},
+        {"provider": "organizations", "support_team": "teams", "availability_manager": "people"},
+        kinds=("service",), custom=True),
+    "slas": Spec(
+        "/slas", "service level agreements",
+        {"sourceID": S, "name": S, "status": S},
+        {"service_offering": "service_offerings", "service_instance": "service_instances",
+         "customer": "organizations"},
+        kinds=("sla", "service_level_agreement")),
+    "service_offerings": Spec(
+        "/service_offerings", "service offerings behind SLAs",
+        {"sourceID": S, "name": S, "status": S}, {"service": "services"}, kinds=("service_offering",)),
+    "problems": Spec(
+        "/problems", "problems and known errors",
+        {"sourceID": S, "subject": S, "impact": S, "status": S, "known_error": B, "analysis_target_at": T,
+         "solved_at": T},
+        {"team": "teams", "member": "people", "service": "services", "manager": "people", "workflow": "workflows"},
+        kinds=("problem",), custom=True),
+    "configuration_items": Spec(
+        "/cis", "configuration items (the CMDB); relations from GET /cis/:id/ci_relations",
+        {"sourceID": S, "label": S, "name": S, "software": B, "status": S, "rule_set": S, "serial_nr": S,
+         "systemID": S, "assetID": S},
+        {"product": "products", "support_team": "teams", "service": "services", "site": "sites",
+         "financial_owner": "organizations", "supplier": "organizations"},
+        kinds=("ci", "configuration_item"), custom=True, nested={"ci_relations": "/cis/{id}/ci_relations"}),
+    "time_entries": Spec(
+        "/time_entries", "time spent per person on requests, tasks and problems; deleted entries stay, deleted true",
+        {"date": DATE, "time_spent": L, "description": S, "deleted": B, "correction": B, "charge_type": S},
+        {"person": "people", "organization": "organizations", "service": "services",
+         "service_instance": "service_instances", "customer": "organizations", "time_allocation": None,
+         "effort_class": None, "request": "requests", "problem": "problems", "task": "tasks",
+         "project_task": "project_tasks"},
+        kinds=("time_entry",), implicit=("request", "problem", "task", "project_task")),
+    "sites": Spec(
+        "/sites", "sites (locations)", {"sourceID": S, "name": S, "disabled": B, "city": S, "country": S}, {},
+        kinds=("site",)),
+    "knowledge_articles": Spec(
+        "/knowledge_articles", "knowledge articles",
+        {"sourceID": S, "subject": S, "status": S, "start_at": T},
+        {"service": "services", "created_by": "people", "template": None}, kinds=("knowledge_article",),
+        custom=True),
+    "project_tasks": Spec(
+        "/project_tasks", "project tasks; they go with their project",
+        {"sourceID": S, "subject": S, "category": S, "status": S, "completion_target_at": T, "finished_at": T,
+         "planned_effort": L},
+        {"project": "projects", "phase": None, "team": "teams", "member": "people", "template": None},
+        kinds=("project_task",)),
+    "ui_extensions": Spec(
+        "/ui_extensions", "UI extensions: the forms that define custom fields",
+        {"sourceID": S, "name": S, "disabled": B, "title": S, "category": S},
+        {"active_version": None, "prepared_version": None}, kinds=("ui_extension",)),
+}
+CORE = ("organizations", "products", "projects")
+NAMES = (*CORE, *SPECS)
 
 
 def _account(value: str) -> str | None:
@@ -143,7 +288,7 @@ COLUMNS: dict[str, dict[str, str]] = {
                  "customer_id": "LONG", "customer_name": "STRING", "program_id": "LONG", "program_name": "STRING",
                  "work_hours_id": "LONG", "work_hours_name": "STRING"},
 }
-FOREIGN = {  # foreign keys into tables of this connector (people, teams, services are not synced)
+FOREIGN = {  # foreign keys into tables of this connector
     "organizations": {"parent_id": "organizations.id", "business_unit_organization_id": "organizations.id"},
     "products": {"service_provider_id": "organizations.id", "financial_owner_id": "organizations.id",
                  "supplier_id": "organizations.id"},
@@ -157,8 +302,10 @@ DOCS = {
 
 
 def columns(name: str) -> dict[str, str]:
-    return {"id": "LONG", **COLUMNS[name], "account_id": "STRING", "account_name": "STRING",
-            "created_at": "UTC_DATETIME", "updated_at": "UTC_DATETIME"}
+    stamps = {"created_at": "UTC_DATETIME", "updated_at": "UTC_DATETIME"}
+    if name in SPECS and SPECS[name].read == "by_id":
+        stamps.pop("updated_at")  # notes are never updated: they have no updated_at
+    return {"id": "LONG", **COLUMNS[name], "account_id": "STRING", "account_name": "STRING", **stamps}
 
 
 def fields_param(name: str) -> str:
@@ -184,6 +331,36 @@ CHILDREN: dict[str, tuple[Child, ...]] = {
     "products": (),
     "projects": (CUSTOM_FIELDS,),
 }
+
+
+def _declare(name: str, spec: Spec) -> None:
+    """The derived declarations of one collection: what fields= asks for, typed columns, foreign keys."""
+    REFS[name] = list(spec.refs)
+    READABLE[name] = [*spec.scalars, *(r for r in spec.refs if r not in spec.implicit), *spec.extra,
+                      *(["custom_fields"] if spec.custom else []), "created_at",
+                      *(["updated_at"] if spec.read != "by_id" else [])]
+    COLUMNS[name] = {**{snake(f): t for f, t in spec.scalars.items()}, **{f"{snake(r)}_id": L for r in spec.refs}}
+    FOREIGN[name] = {f"{snake(r)}_id": f"{t}.id" for r, t in spec.refs.items() if t is not None}
+    DOCS[name] = spec.doc
+    CHILDREN[name] = (*((CUSTOM_FIELDS,) if spec.custom else ()), *(NESTED[f] for f in spec.nested))
+
+
+NESTED = {  # sub-collections landed as child tables, keyed by the element's own id
+    "members": Child("members", key=("id",), columns={"id": L, "name": S},
+                     doc="team members (people), from GET /teams/:id/members"),
+    "ci_relations": Child("ci_relations", key=("id",), name="relations",
+                          columns={"id": L, "relation_type": S, "ci_id": L}, refs={"ci_id": "configuration_items.id"},
+                          doc="relations to other CIs, from GET /cis/:id/ci_relations"),
+}
+for _name, _spec in SPECS.items():
+    _declare(_name, _spec)
+CASCADE = {"projects": ("project_tasks",), **{n: s.cascade for n, s in SPECS.items()}}
+KINDS = {"organizations": ("organization",), "products": ("product",), "projects": ("project",),
+         **{n: s.kinds for n, s in SPECS.items()}}
+
+
+def path_of(name: str) -> str:
+    return SPECS[name].path if name in SPECS else f"/{name}"
 
 
 def _snake_tree(value: Any) -> Any:
@@ -319,11 +496,46 @@ def collection(response: Any) -> list[dict]:
     return body
 
 
-def pages(http: Http, name: str, page_size: int, window: Window) -> Iterator[Page]:
+class Shares:
+    """The hourly request budget split between the selected tables, so that one large table (a first load of
+    requests or notes) cannot spend what the others need. The budget is the API user's, shared by all of
+    that user's tokens and scripts: its remaining figure comes from ``GET /rate_limit`` at the start of the
+    sync (which costs no quota) and from every response's ``X-RateLimit-Remaining``. Each table, when it
+    starts, may spend the remaining budget (less a reserve for delete detection) divided by the tables still
+    to come, and at least MIN_SHARE; a table that reaches its share ends its traversal at a page boundary,
+    and the next sync continues it from there (tables read in updated_at or id order only)."""
+
+    def __init__(self, http: Http | None, names: list[str]):
+        self.http, self.names = http, names
+        self.limits: dict[str, int] = {}
+
+    def probe(self) -> None:
+        """Learn the user's remaining budget before the first table (a 404 or 403: from the first response)."""
+        assert self.http is not None
+        rate_limit(self.http)
+
+    def start(self, name: str) -> None:
+        assert self.http is not None
+        remaining = self.http.limiter.remaining
+        if remaining is None:
+            remaining = HOURLY_LIMIT[0]
+        left = max(1, len(self.names) - self.names.index(name))
+        share = max(MIN_SHARE, int(remaining * (1 - DELETES_RESERVE)) // left)
+        self.limits[name] = int(self.http.stats.as_dict()["requests"]) + share
+
+    def spent(self, name: str) -> bool:
+        """Whether the table has used its share (always False before it started)."""
+        limit = self.limits.get(name)
+        return limit is not None and self.http is not None and self.http.stats.as_dict()["requests"] >= limit
+
+
+def pages(http: Http, name: str, page_size: int, window: Window, shares: Shares | None = None) -> Iterator[Page]:
     """Pages of ``name`` with updated_at >= window.since, sorted by updated_at, following Link rel=next.
 
     The resume token is the next URL, or ``{"from": iso}`` after the API's 100,000-record cap ended a
-    traversal early: the traversal then restarts at the last updated_at it delivered."""
+    traversal early: the traversal then restarts at the last updated_at it delivered. When the table has
+    spent its share of the budget the traversal ends after a page that moved past ``since``: the cursor
+    then commits the last updated_at delivered, and the inclusive filter re-reads its ties next sync."""
     resume = window.resume
     since = window.since
     if isinstance(resume, dict):
@@ -334,7 +546,7 @@ def pages(http: Http, name: str, page_size: int, window: Window) -> Iterator[Pag
             params["updated_at"] = f">={z(since)}"
         last: str | None = None
         try:
-            for number, page in enumerate(LinkHeader().pages(http, f"/{name}", params, collection, resume)):
+            for number, page in enumerate(LinkHeader().pages(http, path_of(name), params, collection, resume)):
                 for position, record in enumerate(page.records):
                     if isinstance(record, dict) and record.get("id") is not None and not record.get("updated_at"):
                         raise ResponseError(f"table '{name}', page {number + 1}, record {position + 1}: field "
@@ -352,10 +564,121 @@ def pages(http: Http, name: str, page_size: int, window: Window) -> Iterator[Pag
                     since, resume = restart, None
                     break
                 yield page
+                if page.next is not None and shares is not None and shares.spent(name) and last and \
+                        (window.since is None or records.parse_iso(str(last)) > window.since):
+                    log.info(f"[{name}] used its share of the hourly request budget; the next sync continues "
+                             f"from updated_at >= {z(records.parse_iso(str(last)))}")
+                    return
             else:
                 return
         except OriginError as exc:
             raise _origin(http, name, exc) from None
+
+
+RATE_LIMIT_EVERY = 1.0  # GET /rate_limit may be called at most once per second
+
+
+def rate_limit(http: Http) -> Any:
+    """``GET /rate_limit`` (it reports the user's budget without using it), or None where it is refused or
+    missing. An answer younger than a second is reused: the API allows one call per second."""
+    memo = getattr(http, "_xurrent_rate_limit", None)
+    if memo is not None and time.monotonic() - memo[0] < RATE_LIMIT_EVERY:
+        return memo[1]
+    try:
+        response = http.get("/rate_limit")
+    except ApiError as exc:
+        if exc.status not in (403, 404):
+            raise
+        response = None
+    http._xurrent_rate_limit = (time.monotonic(), response)  # type: ignore[attr-defined]
+    return response
+
+
+def frozen_end(http: Http, name: str) -> str:
+    """The upper bound of a window read: the server's clock now (from ``GET /rate_limit``, which costs no
+    quota, or else a one-record read), minus a second, so every edit after it carries a later updated_at.
+    A reused answer is at most a second old: an earlier end, which is safe."""
+    response = rate_limit(http)
+    if server_time(response) is None:
+        response = http.get(path_of(name), params={"per_page": 1, "fields": "id"})
+    server = server_time(response)
+    now = datetime.now(timezone.utc)
+    return z(min(now, server) - timedelta(seconds=1) if server else now - timedelta(seconds=60))
+
+
+def window_pages(http: Http, name: str, page_size: int, window: Window) -> Iterator[Page]:
+    """A collection that filters on updated_at but cannot sort on it (affected SLAs): the window
+    ``since <= updated_at <= end`` is frozen when the traversal starts and read in id order to its end;
+    every page's token carries the frozen end, so a resumed traversal reads the same window. The cursor
+    moves only after the whole window (the sync loop commits at the end of a traversal)."""
+    token = window.resume if isinstance(window.resume, dict) else {}
+    end = token.get("end") or frozen_end(http, name)
+    url, after = token.get("next"), token.get("after")
+    while True:
+        bound = f">={z(window.since)}<={end}" if window.since else f"<={end}"
+        params: dict[str, Any] = {"sort": "id", "per_page": page_size, "fields": fields_param(name),
+                                  "updated_at": bound}
+        if after is not None:
+            params["id"] = f">{after}"
+        try:
+            for page in LinkHeader().pages(http, path_of(name), params, collection, url):
+                ids = [_id(path_of(name), r) for r in page.records]
+                if page.next is None and throttled(page) and ids:
+                    after, url = max(ids), None  # past the collection cap: continue after the last id
+                    yield Page(page.records, {"end": end, "after": after}, page.response)
+                    break
+                yield Page(page.records, {"end": end, "next": page.next, "after": after} if page.next else None,
+                           page.response)
+            else:
+                return
+        except OriginError as exc:
+            raise _origin(http, name, exc) from None
+
+
+def id_pages(http: Http, name: str, page_size: int, state: dict[str, Any], shares: Shares | None = None
+             ) -> Iterator[Page]:
+    """An append-only collection (notes) by id: ``id=>last&sort=id``. The last id delivered is kept in the
+    table's state entry and checkpointed with each page's rows, so a resumed or later sync goes on from it."""
+    entry = state.setdefault("tables", {}).setdefault(name, {})
+    after = entry.get("after_id")
+    params: dict[str, Any] = {"fields": fields_param(name)}
+    if after is not None:
+        params["id"] = f">{after}"
+
+    def read() -> Iterator[Page]:  # no side effect here: it runs a page ahead (prefetch)
+        last = after
+        for rows in by_id(http, path_of(name), params, page_size):
+            last = max([*(_id(path_of(name), r) for r in rows), last or 0])
+            yield Page(rows, last)
+
+    for page in prefetch(read()):
+        if page.next:
+            entry["after_id"] = page.next  # checkpointed by the sync loop together with this page's rows
+        yield Page(page.records, None)
+        if shares is not None and shares.spent(name) and page.records:
+            log.info(f"[{name}] used its share of the hourly request budget; the next sync continues after id "
+                     f"{entry.get('after_id')}")
+            return
+
+
+def with_nested(http: Http, name: str, pages_: Iterator[Page]) -> Iterator[Page]:
+    """Sub-collections (``/cis/:id/ci_relations``, ``/teams/:id/members``) read for every record delivered, so
+    they land as child tables replaced with their parent. A parent gone meanwhile (404) has none."""
+    nested = SPECS[name].nested if name in SPECS else {}
+    for page in pages_:
+        for record in page.records if nested else ():
+            if not isinstance(record, dict) or record.get("id") is None:
+                continue  # the sync loop names the bad record
+            for child, template in nested.items():
+                try:
+                    sub = template.format(id=_id(path_of(name), record))
+                    record[child] = [r for p in LinkHeader().pages(http, sub, {"per_page": 100}, collection)
+                                     for r in p.records]
+                except ApiError as exc:
+                    if exc.status != 404:
+                        raise
+                    record[child] = []
+        yield page
 
 
 def throttled(page: Page) -> bool:
@@ -409,9 +732,6 @@ def _id(path: str, record: Any) -> int:
 # listing per sync. Both listings need an administrator role: without it the feed logs a warning once and
 # the id reconciliation finds the deletes instead.
 
-SINGULAR = {"organizations": "organization", "products": "product", "projects": "project"}
-
-
 class Bins:
     """GET /archive and GET /trash, read at most once per sync for every table (per starting id)."""
 
@@ -453,11 +773,11 @@ def entries_of(entries: list[dict], kind: str, name: str) -> list[tuple[int, int
     verb = {"archive": "archived", "trash": "trashed"}[kind]
     out = []
     for entry in entries:
-        if not isinstance(entry, dict) or entry.get(verb) != SINGULAR[name]:
+        if not isinstance(entry, dict) or entry.get(verb) not in KINDS[name]:
             continue
-        target = entry.get(SINGULAR[name])
+        target = entry.get(entry[verb])
         if not isinstance(target, dict):
-            raise ResponseError(f"GET /{kind}: entry {entry.get('id')!r} names a {SINGULAR[name]} without a "
+            raise ResponseError(f"GET /{kind}: entry {entry.get('id')!r} names a {entry[verb]} without a "
                                 "reference to it")
         out.append((_id(f"/{kind}", entry), _id(f"/{kind}", target)))
     return out
@@ -514,7 +834,7 @@ def restored(http: Http, bins: Bins, name: str, state: dict[str, Any], resume: A
     for start in range(0, len(wanted), 100):
         chunk = wanted[start:start + 100]
         params = {"id": ",".join(map(str, chunk)), "fields": fields_param(name), "per_page": 100}
-        found = [r for rows in by_id(http, f"/{name}", params, 100) for r in rows]
+        found = [r for rows in by_id(http, path_of(name), params, 100) for r in rows]
         log.info(f"[{name}] read again by id: {len(chunk)} record(s) restored or newly listed, "
                  f"{len(found)} found")
         # Checkpointed with this page's rows: a crash before then reads them again.
@@ -523,6 +843,13 @@ def restored(http: Http, bins: Bins, name: str, state: dict[str, Any], resume: A
             entry["reread"] = rest
         else:
             entry.pop("reread", None)
+        if found:
+            # A workflow (or project) restored brings its tasks back unchanged: their id listing, due now,
+            # notes them for the next traversal to read.
+            for target in CASCADE.get(name, ()):
+                marks = state.setdefault("tables", {}).setdefault(target, {}).setdefault("deletes", {})
+                if "checked_at" in marks:
+                    marks["checked_at"] = 0.0
         yield Page(found, resume)
 
 
@@ -536,8 +863,8 @@ def id_listing(http: Http | None, name: str, page_size: int, state: dict[str, An
         entry = state.setdefault("tables", {}).setdefault(name, {})
         known = KeySet.load(entry.get("keys"))
         unknown: set[int] = set()
-        for rows in by_id(http, f"/{name}", {"fields": "id"}, page_size):
-            page = [_id(f"/{name}", r) for r in rows]
+        for rows in by_id(http, path_of(name), {"fields": "id"}, page_size):
+            page = [_id(path_of(name), r) for r in rows]
             unknown.update(i for i in page if i not in known)
             yield page
         if unknown:
@@ -550,27 +877,42 @@ def tables(http: Http | None, cfg: dict[str, Any], state: dict[str, Any] | None 
     state = state if state is not None else {}
     page_size = cfg.get("max_records_per_page") or 100
     bins = Bins(http, page_size)
+    names = selection.chosen(cfg, NAMES)
+    shares = Shares(http, names)
 
     def make(name: str) -> Table:
+        read = SPECS[name].read if name in SPECS else "cursor"
+
         def fetch(window: Window) -> Iterator[Page]:
             assert http is not None, "the catalogue's tables are never synced"
-            yield from restored(http, bins, name, state, window.resume)
-            yield from prefetch(pages(http, name, page_size, window))
+            if name == names[0]:
+                shares.probe()
+            shares.start(name)
+            if read == "by_id":
+                yield from id_pages(http, name, page_size, state, shares)
+                return
+            yield from with_nested(http, name, restored(http, bins, name, state, window.resume))
+            reader = pages(http, name, page_size, window, shares) if read == "cursor" else \
+                window_pages(http, name, page_size, window)  # a frozen window is always read to its end
+            yield from with_nested(http, name, prefetch(reader))
 
+        deletes = () if read == "by_id" else (
+            DeleteFeed(delete_feed(bins, name, state), cascade=CASCADE.get(name, ()),
+                       doc="delete feed: GET /archive from the last entry id and GET /trash (28 days) every "
+                           "sync; a record that left the trash is read again (restored) or stays deleted"
+                           + (f"; archiving one takes its {', '.join(CASCADE[name])} along, checked the same sync"
+                              if CASCADE.get(name) else "")),
+            Reconcile(ids=id_listing(http, name, page_size, state),
+                      doc=f"id reconciliation: GET {path_of(name)}?fields=id&sort=id every deletes_check_hours; "
+                          "listed ids the warehouse lacks (restored from the archive) are read again next sync"),
+        )
         return Table(
-            name=name, primary_key=("id",), columns=columns(name), cursor="updated_at", read="cursor",
-            fetch=fetch, row=row_function(name), refs=FOREIGN[name], children=CHILDREN[name], doc=DOCS[name],
-            deletes=(
-                DeleteFeed(delete_feed(bins, name, state),
-                           doc="delete feed: GET /archive from the last entry id and GET /trash (28 days) every "
-                               "sync; a record that left the trash is read again (restored) or stays deleted"),
-                Reconcile(ids=id_listing(http, name, page_size, state),
-                          doc=f"id reconciliation: GET /{name}?fields=id&sort=id every deletes_check_hours; "
-                              "listed ids the warehouse lacks (restored from the archive) are read again next sync"),
-            ),
+            name=name, primary_key=("id",), columns=columns(name), cursor=None if read == "by_id" else "updated_at",
+            read={"by_id": "feed"}.get(read, read), fetch=fetch, row=row_function(name), refs=FOREIGN[name],
+            children=CHILDREN[name], doc=DOCS[name], deletes=deletes,
         )
 
-    return [make(name) for name in selection.chosen(cfg, NAMES)]
+    return [make(name) for name in names]
 
 
 def catalogue() -> list[Table]:
@@ -610,7 +952,7 @@ def probe(name: str) -> Callable[[dict[str, Any]], None]:
     def read(cfg: dict[str, Any]) -> None:
         if name not in selection.chosen(cfg, NAMES):
             return
-        client({**cfg, "retry_attempts": min(cfg["retry_attempts"], 2)}).get_json(f"/{name}", params={"per_page": 1})
+        client({**cfg, "retry_attempts": min(cfg["retry_attempts"], 2)}).get_json(path_of(name), params={"per_page": 1})
     return read
 
 

@@ -27,13 +27,14 @@ import collections
 import functools
 import json
 import math
+import random
 import re
 import secrets
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -41,6 +42,7 @@ from zoneinfo import ZoneInfo
 from werkzeug.wrappers import Request, Response
 
 from .harness import Dataset, Faults, SimApp, json_response, kept, serve_forever, stable_random
+from .xurrent_catalog import CATALOG, COLLECTIONS, volumes
 
 RESERVED = {"per_page", "page", "search_after", "search_before", "sort", "fields"}
 ADJECTIVES = ["Widget", "Northern", "Global", "Acme", "Blue", "Summit", "Harbor", "Prairie", "Zürich", "O'Neil"]
@@ -101,11 +103,16 @@ for _bin, _verb in BIN_VERB.items():
         "filterable": ["id", "created_at"],
         "sortable": ["id", "created_at"],
         "default_sort": [("created_at", True)],
-        "collection": ["id", "created_at", f"{_verb}_by", _verb, "organization", "product", "project"],
+        "collection": ["id", "created_at", f"{_verb}_by", _verb, "organization", "product", "project",
+                       *(c.kind for c in COLLECTIONS if c.binnable)],
         "predefined": [],
     }
 BINS = tuple(BIN_VERB)
-SINGULAR = {"organizations": "organization", "products": "product", "projects": "project"}
+SINGULAR = {"organizations": "organization", "products": "product", "projects": "project",
+            **{c.name: c.kind for c in COLLECTIONS}}
+RESOURCES.update({c.name: c.resource() for c in COLLECTIONS})
+# References display a subject or a label instead of a name for these collections.
+DISPLAY = {"projects": "subject", **{c.name: c.label for c in COLLECTIONS if c.label in ("subject", "label")}}
 
 
 class BadRequest(Exception):
@@ -242,6 +249,8 @@ class XurrentSim(SimApp):
         seed: int = 11,
         latency: float = 0.0,
         fast_paths: bool = True,
+        catalog: int | dict[str, int] | None = None,
+        users: dict[str, str] | None = None,
     ):
         super().__init__(faults=faults, latency=latency)
         self.fast_paths = fast_paths  # False: every list request takes the general O(n) path (tests compare)
@@ -250,6 +259,13 @@ class XurrentSim(SimApp):
             "products": Dataset(products, tie=tie, seed=seed + 1),
             "projects": Dataset(projects, tie=tie, seed=seed + 2),
         }
+        # The further collections: ``catalog`` size units (each at its relative volume), or counts by name.
+        counts = catalog if isinstance(catalog, dict) else volumes(catalog or 0)
+        for c in COLLECTIONS:
+            self.data[c.name] = Dataset(counts.get(c.name, 0), tie=tie, seed=f"{seed}:{c.name}")
+        self.parents: dict[tuple[str, int], int] = {}  # an inserted child's parent index
+        self.cascaded: dict[tuple[str, int], list[tuple[str, int]]] = {}  # records archived with a parent
+        self.tombstones: set[int] = set()  # time entries deleted (they stay listed with deleted: true)
         self.tokens = tokens if tokens is not None else {"test-token"}
         self.clients = clients if clients is not None else {"test-client": "test-secret"}
         self.accounts = accounts if accounts is not None else {"widget"}
@@ -261,6 +277,7 @@ class XurrentSim(SimApp):
         self.link_host = link_host
         self.seen_accounts: list[str] = []  # the account header name each API request used
         self.issued_to: dict[str, str] = {}  # client-credentials token -> the client (the API user) it was issued to
+        self.users = users or {}  # personal token -> its user: every token of one user shares the limits
         # The Archive and the Trash: entries in id order; the next entry id of each.
         self.bins: dict[str, list[dict[str, Any]]] = {name: [] for name in BINS}
         self.bin_ids: dict[str, int] = {name: 0 for name in BINS}
@@ -378,7 +395,117 @@ class XurrentSim(SimApp):
         }
 
     def record(self, resource: str, i: int) -> dict[str, Any]:
+        if resource in CATALOG:
+            return self.catalog_record(resource, i)
         return {"organizations": self.organization, "products": self.product, "projects": self.project}[resource](i)
+
+    def label(self, resource: str, j: int) -> str:
+        """Record j's display value as references show it."""
+        if resource == "organizations":
+            return self.org_name(j)
+        if resource == "products":
+            return f"{PRODUCT_NAMES[j % len(PRODUCT_NAMES)]} {j + 1}"
+        if resource == "projects":
+            return f"{PROJECT_SUBJECTS[j % len(PROJECT_SUBJECTS)]} ({j + 1})"
+        c = CATALOG.get(resource)
+        return f"{c.title if c else resource.replace('_', ' ').capitalize()} {j + 1}"
+
+    def reference(self, target: str, j: int) -> dict[str, Any]:
+        return {"id": j + 1, DISPLAY.get(target, "name"): self.label(target, j)}
+
+    def sub_rng(self, resource: str, ident: int) -> Any:
+        """The random stream of a record's nested collection: it changes when the record is edited."""
+        ds = self.data[resource]
+        return stable_random(ds.seed, "sub", ident, ds.version(ident - 1))
+
+    def parent_of(self, resource: str, i: int) -> int | None:
+        """A child's parent index: base children come in contiguous blocks per parent."""
+        c = CATALOG[resource]
+        target = c.fields[c.parent][1] if c.parent else None
+        if target is None:
+            return None
+        n, parents = self.data[resource].n, self.data[target].n
+        if i >= n:
+            return self.parents.get((resource, i))
+        return i * parents // n if parents else None
+
+    def children_of(self, parent: str, j: int) -> list[tuple[str, int]]:
+        """(collection, index) of the live records that go with record j of ``parent``."""
+        out = []
+        for c in COLLECTIONS:
+            if c.parent and c.fields[c.parent][1] == parent:
+                ds = self.data[c.name]
+                out += [(c.name, i) for i in ds.all() if ds.exists(i) and self.parent_of(c.name, i) == j]
+        return out
+
+    def catalog_record(self, resource: str, i: int) -> dict[str, Any]:
+        c, ds = CATALOG[resource], self.data[resource]
+        rng, ident, at = ds.rng(i), i + 1, ds.time(i)
+        rec: dict[str, Any] = {"id": ident}
+        if c.label:
+            rec[c.label] = self.label(resource, i)
+        for name, gen in c.fields.items():
+            kind = gen[0]
+            if name == c.parent:
+                j = self.parent_of(resource, i)
+                rec[name] = self.reference(gen[1], j) if j is not None else None
+            elif kind == "pick":
+                rec[name] = rng.choice(gen[1])
+            elif kind == "ref":
+                size = self.data[gen[1]].n if gen[1] in self.data else 8  # base records: inserts change no ref
+                null = rng.random() < gen[2]
+                j = rng.randrange(max(1, size))
+                rec[name] = None if null or not size else self.reference(gen[1], j)
+            elif kind == "int":
+                rec[name] = rng.randint(gen[1], gen[2])
+            elif kind == "bool":
+                rec[name] = rng.random() < gen[1]
+            elif kind == "at":
+                offset = rng.randrange(-48, 96)
+                rec[name] = None if rng.random() < gen[1] else self.stamp(at.replace(minute=0, second=0)
+                                                                           + timedelta(hours=offset))
+            elif kind == "target":
+                rec[name] = rng.choice(["best_effort", "no_target", "clock_stopped",
+                                        self.stamp(at.replace(second=0) + timedelta(hours=rng.randrange(1, 72)))])
+            elif kind == "date":
+                rec[name] = at.astimezone(self.tz).date().isoformat()
+            elif kind == "money":
+                rec[name] = f"{rng.randrange(40, 150)}.0"
+            elif kind == "text":
+                rec[name] = None if rng.random() < gen[2] else f"{gen[1]} {ident}"
+            elif kind == "custom":
+                rec[name] = self.custom_fields(stable_random(ds.seed, "nested", i, ds.version(i)))
+            elif kind == "list":
+                rec[name] = []
+        if resource == "time_entries" and ident in self.tombstones:
+            rec["deleted"] = True
+        if c.stamped:
+            rec["created_at"] = self.stamp(ds.created(i))
+            rec["updated_at"] = self.stamp(at)
+        else:  # notes: created once, never updated; created_at grows with the id
+            rec["created_at"] = self.stamp(at)
+        if i % 11 == 7 and resource in ("requests", "people", "teams", "slas"):
+            rec["account"] = {"id": "wdc", "name": "Widget Data Center"}  # a trusted account's record
+        return rec
+
+    def subcollection(self, resource: str, i: int, sub: str) -> list[dict[str, Any]]:
+        return CATALOG[resource].subs[sub](self, i + 1)
+
+    def insert(self, resource: str, rng: Any = None) -> int:
+        """Insert a record (a child gets a random live parent)."""
+        i = self.data[resource].insert()
+        c = CATALOG.get(resource)
+        if c is not None and c.parent:
+            target = self.data[c.fields[c.parent][1]]
+            live = [j for j in target.all() if target.exists(j)]
+            if live:
+                self.parents[(resource, i)] = (rng or random.Random(i)).choice(live)
+        return i
+
+    def delete_time_entry(self, ident: int) -> None:
+        """DELETE /time_entries/:id: the entry stays listed with deleted: true (updated_at moves: GUESS)."""
+        self.tombstones.add(ident)
+        self.data["time_entries"].edit(ident - 1)
 
     def truth(self, resource: str) -> dict[int, dict[str, Any]]:
         ds = self.data[resource]
@@ -405,6 +532,10 @@ class XurrentSim(SimApp):
                      kind: {"id": ident, "href": f"/{resource}/{ident}", "display_name": f"{ident} {label}"}}
             self.bins[to].append(entry)
         ds.delete(i)
+        # Tasks go with their workflow, project tasks with their project; no entry names them.
+        self.cascaded[(resource, ident)] = self.children_of(resource, i)
+        for child, j in self.cascaded[(resource, ident)]:
+            self.data[child].delete(j)
         return entry
 
     def _entry(self, resource: str, ident: int, bins: tuple[str, ...] = BINS) -> tuple[str, dict] | None:
@@ -422,6 +553,8 @@ class XurrentSim(SimApp):
         with self.bins_lock:
             self.bins[found[0]].remove(found[1])
         self.data[resource].restore(ident - 1)
+        for child, j in self.cascaded.pop((resource, ident), []):
+            self.data[child].restore(j)
 
     def erase(self, resource: str, ident: int) -> None:
         """The trash's 28-day purge: the entry goes, the record stays gone."""
@@ -439,12 +572,15 @@ class XurrentSim(SimApp):
         with self.bins_lock:
             self.bins["archive"].remove(found[1])
         self.data[resource].restore(ident - 1)
+        for child, j in self.cascaded.pop((resource, ident), []):
+            self.data[child].restore(j)
         self.remove(resource, ident, "trash")
 
     def delete_random(self, rng: Any, n: int) -> list[tuple[str, int]]:
         """Archive or trash ``n`` live records spread over the entities; organizations with nested arrays
         (contacts, addresses, custom fields, which go with them) are picked first. Returns (entity, id)."""
-        order = ["organizations", "products", "projects"]
+        order = ["organizations", "products", "projects",
+                 *(c.name for c in COLLECTIONS if c.binnable and self.data[c.name].size)]
         picked: list[tuple[str, int]] = []
         for j, resource in enumerate(order):
             count = n // len(order) + (j < n % len(order))
@@ -473,7 +609,8 @@ class XurrentSim(SimApp):
         self.issued = {t: 0.0 for t in self.issued}
 
     def exempt(self, request: Request) -> bool:
-        return request.path.rstrip("/") == "/token"
+        # GET /rate_limit reports the budget without using it (the docs allow one call per second).
+        return request.path.rstrip("/") in ("/token", "/v1/rate_limit")
 
     def token_endpoint(self, request: Request) -> Response:
         if request.method != "POST":
@@ -493,6 +630,10 @@ class XurrentSim(SimApp):
         self.issued[token] = time.time() + self.token_lifetime
         self.issued_to[token] = client_id
         return json_response({"access_token": token, "token_type": "Bearer", "expires_in": self.token_lifetime})
+
+    def user_of(self, token: str) -> str:
+        """The API user a token acts for: the limits are counted per user, not per token."""
+        return self.users.get(token) or self.issued_to.get(token, token)
 
     @staticmethod
     def token_of(request: Request) -> str:
@@ -533,12 +674,12 @@ class XurrentSim(SimApp):
             return json_response({"message": "Unauthorized"}, 401)
         parts = path.split("/")[2:]
         if parts == ["rate_limit"]:
-            _, headers, _ = self.limits.hit(self.issued_to.get(token, token), count=False)
+            _, headers, _ = self.limits.hit(self.user_of(token), count=False)
             return json_response({"limit": headers.get("X-RateLimit-Limit"),
                                   "remaining": headers.get("X-RateLimit-Remaining"),
                                   "reset": headers.get("X-RateLimit-Reset")}, headers=headers)
         # The hourly limit is per API user: every token of one client (or one personal token's user) shares it.
-        allowed, headers, wait = self.limits.hit(self.issued_to.get(token, token))
+        allowed, headers, wait = self.limits.hit(self.user_of(token))
         if not allowed:
             return self.rate_limited(request, headers, wait)
         response = self.route(request, parts)
@@ -567,6 +708,9 @@ class XurrentSim(SimApp):
                 i = int(parts[1]) - 1
                 if self.data[resource].exists(i):
                     return json_response(self.record(resource, i))
+            if (len(parts) == 3 and parts[1].isdigit() and resource in CATALOG
+                    and parts[2] in CATALOG[resource].subs and self.data[resource].exists(int(parts[1]) - 1)):
+                return json_response(self.subcollection(resource, int(parts[1]) - 1, parts[2]))
             return json_response({"message": "Not Found"}, 404)
         except BadRequest as exc:
             return json_response({"message": str(exc)}, 400)
@@ -598,7 +742,8 @@ class XurrentSim(SimApp):
 
     def sort_value(self, resource: str, field: str, rec: dict[str, Any]) -> Any:
         if RESOURCES[resource]["types"].get(field) == "ref":
-            return (rec.get(field) or {}).get("name")
+            target = rec.get(field) or {}
+            return target.get("name") or target.get("subject") or target.get("label")
         return self.value(resource, field, rec)
 
     def condition(self, resource: str, field: str, raw: str) -> Callable[[dict[str, Any]], bool]:
@@ -846,8 +991,16 @@ class XurrentSim(SimApp):
         items, start, end, total = window.items, window.start, window.end, window.total
         page_mode = "page" in args
         fields = [f for f in args.get("fields", "").split(",") if f] or spec["collection"]
+        barred = [f for f in fields if resource in CATALOG and f in CATALOG[resource].barred]
+        if barred:
+            raise BadRequest(f"Fields not allowed in collections: {', '.join(barred)}")
+        if resource == "time_entries" and "time_allocation" in fields:
+            # What the entry was spent on comes with time_allocation, and only when set.
+            fields = [*fields, *(f for f in ("request", "problem", "task", "project_task") if f not in fields)]
+        only_set = CATALOG[resource].barred if resource in CATALOG else ()
         body = [{k: r.get(k) for k in ["id", *fields, "account"]
-                 if k in r or (k in spec["collection"] and resource not in BINS)} for _, r in items]
+                 if (k in r and not (k in only_set and r[k] is None))
+                 or (k in spec["collection"] and resource not in BINS)} for _, r in items]
 
         pages = max(1, -(-total // per_page))
         headers = {"X-Pagination-Per-Page": str(per_page), "X-Pagination-Current-Page": str(start // per_page + 1),
