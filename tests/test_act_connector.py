@@ -112,29 +112,37 @@ def test_defaults_and_schema():
     assert cfg["batch_size"] == 7 and cfg["default_start_date"] is None
     cfg = act.settings({k: v for k, v in config(8080).items() if k not in ("batch_size", "rate_limit_pause")})
     assert cfg["batch_size"] == 200 and cfg["rate_limit_pause"] == 0.25
-    tables = act.schema(config(8080))
-    assert [t["table"] for t in tables] == ["contacts", "contacts_custom_fields", "companies",
-                                             "companies_custom_fields", "opportunities", "opportunities_custom_fields",
-                                             "activities", "activity_types", "products"]
-    assert all(t["primary_key"] == (["parent_id", "field"] if t["table"].endswith("_custom_fields") else ["id"])
-               for t in tables)
-    assert tables[-1]["columns"]["editDate"] == "UTC_DATETIME"
+    static = ",".join(n for n in act.NAMES if n != act.CUSTOM)  # custom tables need the server's metadata
+    tables = act.schema(config(8080, tables=static))
+    assert [t["table"] for t in tables][:10] == [
+        "contacts", "contacts_custom_fields", "contacts_companies", "companies", "companies_custom_fields",
+        "opportunities", "opportunities_custom_fields", "opportunities_links", "opportunities_products",
+        "activities"]
+    keys = {t["table"]: t["primary_key"] for t in tables}
+    assert all(k == ["parent_id", "field"] for t, k in keys.items() if t.endswith("_custom_fields"))
+    assert all(k == ["parent_id", "linked_type", "linked_id"] for t, k in keys.items() if t.endswith("_links"))
+    assert keys["field_metadata"] == ["recordType", "name"] and keys["groups_contacts"] == ["parent_id", "contact_id"]
+    assert {t["table"]: t for t in tables}["products"]["columns"]["editDate"] == "UTC_DATETIME"
     assert tables == act.schema_of(act.catalogue())  # schema() and the docs come from one declaration
 
 
 def test_catalogue_declares_refs_reads_docs_and_deletes_for_every_table():
     tables = {t.name: t for t in act.catalogue()}
-    assert list(tables) == list(act.NAMES)
+    assert list(tables) == [n for n in act.NAMES if n != act.CUSTOM]
     assert tables["contacts"].refs == {"companyID": "companies.id"}
     assert tables["activities"].refs == {"activityTypeId": "activity_types.id"}
     for name, t in tables.items():
-        assert t.doc and t.read == ("full" if name == "activity_types" else "cursor"), name
+        snapshot = act.BY_NAME[name].cursor is None
+        assert t.doc and t.read == ("full" if snapshot else "cursor"), name
         kinds = [type(m).__name__ for m in t.deletes]
-        assert kinds == (["Snapshot"] if name == "activity_types" else ["Reconcile"]), name
-        for ref in t.refs.values():
+        assert kinds == (["Snapshot"] if snapshot else ["Reconcile"]), name
+        for ref in [*t.refs.values(), *(r for c in t.children for r in c.refs.values())]:
             assert ref.split(".")[0] in tables, ref  # every foreign key points at a table of the catalogue
-    assert [c.table("contacts") for c in tables["contacts"].children] == ["contacts_custom_fields"]
+    assert [c.table("contacts") for c in tables["contacts"].children] == ["contacts_custom_fields",
+                                                                           "contacts_companies"]
     assert tables["contacts"].children[0].mapping
+    children = {c.table(t.name) for t in tables.values() for c in t.children}
+    assert len(tables) - 6 + len(children) - 3 >= 16  # the tables beyond the first six and their custom fields
 
 
 def test_tables_selection_unknown_names_and_the_schema_of_a_selection():
@@ -145,7 +153,7 @@ def test_tables_selection_unknown_names_and_the_schema_of_a_selection():
     cfg = act.settings(config(8080, tables="products,contacts"))
     assert act.selection.chosen(cfg, act.NAMES) == ["contacts", "products"]
     assert [t["table"] for t in act.schema(config(8080, tables="products,contacts"))] == [
-        "contacts", "contacts_custom_fields", "products"]
+        "contacts", "contacts_custom_fields", "contacts_companies", "products"]
     assert act.settings(config(8080))["deletes_check_hours"] == 24.0
     for bad in ({"deletes_check_hours": "-1"}, {"max_delete_percent": "101"}, {"max_delete_percent": "half"}):
         with pytest.raises(ConfigError, match=f"'{next(iter(bad))}'"):
@@ -239,12 +247,13 @@ def sim_server():
 def test_token_is_cached_renewed_with_bearer_and_reacquired_after_401(sim_server):
     sim, server = sim_server
     sim.token_lifetime = 3
-    http, auth = act.client(act.settings(config(server.port)))
+    skew = [0.0]  # the client's clock, moved forward instead of sleeping
+    http, auth = act.client(act.settings(config(server.port)), clock=lambda: time.monotonic() + skew[0])
     http.get_json("/api/contacts", params={"$top": 1})
     http.get_json("/api/contacts", params={"$top": 1})
     assert sim.authorize_calls == {"basic": 1, "bearer": 0, "refused": 0}
     assert 0.29 <= auth.margin <= 0.31
-    time.sleep(2.8)  # inside the renewal margin: renewed with the old token before it expires
+    skew[0] = 2.8  # inside the renewal margin: renewed with the old token before it expires
     http.get_json("/api/contacts", params={"$top": 1})
     assert sim.authorize_calls["bearer"] == 1 and sim.statuses().get(401, 0) == 0
     sim.revoke_tokens()  # the server forgets every token: 401, then Basic again, then the retry succeeds
@@ -296,11 +305,11 @@ def check_sink(sim: ActSim, sink: MemorySink) -> None:
         assert got == custom_truth(sim, name), name
 
 
-PKS = {e.name: ("id",) for e in act.ENDPOINTS} | {
-    f"{e.name}_custom_fields": ("parent_id", "field") for e in act.ENDPOINTS if e.custom_fields}
+PKS = {t["table"]: tuple(t["primary_key"]) for t in act.schema_of(act.catalogue())} | {
+    "custom_contracts": ("id",), "custom_contracts_links": ("parent_id", "linked_type", "linked_id")}
 
 
-PARENTS = set(act.NAMES)
+PARENTS = {e.name for e in act.ENDPOINTS if e.cursor}  # snapshot tables are re-read whole by design
 
 
 def custom_truth(sim: ActSim, name: str) -> dict[tuple, object]:

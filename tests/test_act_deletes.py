@@ -12,13 +12,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from simulators.act import ActSim
+from simulators.act import DELETABLE, ActSim
 from simulators.harness import Server
 from synckit import ApiError, PagingError, ResponseError, SyncError
 from synckit.sink import MemorySink
 from tests.test_act_connector import PKS, act, check_sink, config, custom_truth
 
-ENTITIES = ("contacts", "companies", "opportunities", "activities", "products")
+ENTITIES = DELETABLE
 
 
 def sync(server: Server, state: dict, sink: MemorySink, **extra: str) -> None:
@@ -48,7 +48,7 @@ def test_deleted_records_and_their_custom_fields_leave_the_warehouse():
         for name, rid in gone:
             assert rid not in keys(sink, name)
             assert {"id": rid} in deletes_of(sink, name)
-            if name in ("contacts", "companies", "opportunities"):
+            if name in ("contacts", "companies", "opportunities", "groups"):
                 assert any(d["parent_id"] == rid for d in deletes_of(sink, f"{name}_custom_fields")), (name, rid)
         # No delete of anything that is still live, and none repeated by the next sync.
         deleted = {(name, d["id"]) for name in ENTITIES for d in deletes_of(sink, name)}
@@ -222,11 +222,11 @@ def test_a_deselected_table_sends_no_request_not_even_a_setup_probe():
         sink, state = MemorySink(primary_keys=PKS), {}
         sync(server, state, sink, tables="contacts,activity_types")
         cfg = act.settings(config(server.port, tables="contacts,activity_types"))
-        for endpoint in act.ENDPOINTS:
-            act.probe(endpoint)(cfg)
+        for name, path in act.PROBES.items():
+            act.probe(name, path)(cfg)
     paths = {r.path.lower().removeprefix("/act.web.api") for r in sim.log}
     assert paths == {"/authorize", "/api/contacts", "/api/task-types"}
-    assert set(sink.tables) == {"contacts", "contacts_custom_fields", "activity_types"}
+    assert set(sink.tables) == {"contacts", "contacts_custom_fields", "contacts_companies", "activity_types"}
     assert set(state["tables"]) == {"contacts", "activity_types"}
 
 

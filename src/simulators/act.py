@@ -46,9 +46,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
+from urllib.parse import urlencode
 
 from werkzeug.wrappers import Request, Response
 
+from . import act_entities as more
 from .harness import BASE_TIME, Dataset, Faults, SimApp, json_response, serve_forever, stable_random
 
 MOUNT = "/act.web.api"
@@ -410,7 +412,8 @@ def sweep_bound(tree: Any, id_kind: str) -> str | None:
 # The simulator ---------------------------------------------------------------------------------------
 
 DATETIME_FIELDS = {"created", "edited", "importDate", "birthday", "openDate", "estimatedCloseDate",
-                   "actualCloseDate", "startTime", "endTime", "createDate", "editDate"}
+                   "actualCloseDate", "startTime", "endTime", "createDate", "editDate", "displayDate",
+                   "lastLogOnDate"}
 
 
 @dataclass(frozen=True)
@@ -432,9 +435,15 @@ ENTITIES = {
     "opportunities": Entity("opportunities", ("opportunities",), "edited"),
     "activities": Entity("activities", ("activities", "tasks"), "edited", ("seriesID",)),  # id: GUID + date
     "products": Entity("products", ("products",), "editDate"),
+    "histories": Entity("histories", ("history",), "edited", ("id", "recordManagerID")),
+    "notes": Entity("notes", ("notes",), "edited", ("id", "recordManagerID")),
+    "groups": Entity("groups", ("groups",), "edited", ("id", "recordManagerID")),
+    "custom_contracts": Entity("custom_contracts", (), "edited"),  # /api/custom/entities/Contracts
 }
 ROUTES = {route: entity for entity in ENTITIES.values() for route in entity.routes}
-DELETABLE = ("contacts", "companies", "opportunities", "activities", "products")  # in delete_random's rotation
+DELETABLE = ("contacts", "companies", "opportunities", "activities", "products", "histories", "notes", "groups",
+             "custom_contracts")  # in delete_random's rotation
+BUILDERS = {"histories": more.history, "notes": more.note, "groups": more.group, "custom_contracts": more.contract}
 
 FIRST = ["Bruce", "Ada", "Grace", "Alan", "Chris", "Dana", "Émile", "Farah", "Gus", "Hana", "Ivo", "June"]
 LAST = ["Vanderpelt", "Lovelace", "Hopper", "Turing", "O'Neil", "Nakamura", "Müller", "Okafor", "Silva"]
@@ -505,13 +514,33 @@ class ActSim(SimApp):
                  databases: Iterable[str] = ("ACT2018Demo",), token_lifetime: float = 3600.0,
                  envelope: Iterable[str] = (), per_minute: int | None = None, faults: Faults | None = None,
                  seed: int = 11, latency: float = 0.0, top_cap: int = TOP_CAP, shuffle_ties: bool = False,
-                 indexed: bool = True):
+                 indexed: bool = True, histories: int | None = None, notes: int | None = None,
+                 groups: int | None = None, contracts: int | None = None,
+                 unfiltered: dict[str, str] | None = None):
         super().__init__(faults=faults, limits=[(per_minute, 60.0)] if per_minute else None, latency=latency)
         sizes = {"contacts": contacts, "companies": companies, "opportunities": opportunities,
-                 "activities": activities, "products": products}
+                 "activities": activities, "products": products,
+                 "histories": activities if histories is None else histories,
+                 "notes": max(1, contacts // 2) if notes is None else notes,
+                 "groups": max(1, contacts // 10) if groups is None else groups,
+                 "custom_contracts": max(1, opportunities // 4) if contracts is None else contracts}
         self.data = {name: Dataset(n, tie=tie, seed=seed + k) for k, (name, n) in enumerate(sizes.items())}
         self.seed = seed
         self.task_types = [dict(t, taskTypeGuid=guid("task-type", t["id"]), historyTypes=[]) for t in TASK_TYPES]
+        # The snapshot lists (tests change them in place) and the custom table's metadata.
+        self.user_list = [dict(u) for u in more.USERS]
+        self.history_types = [dict(t) for t in more.HISTORY_TYPES]
+        self.stages = more.stages(guid, STAGES)
+        self.processes = more.processes(self.stages)
+        self.teams = more.teams(self.user_list)
+        self.entities = more.entities(guid)
+        self.fields = {rt: more.field_columns(guid, rt) for rt in more.FIELDS}
+        # Filters and orders on ``edited`` per collection: "refuse" (400, as OData does for a property outside
+        # its allowed list) or "ignore" (answered as if absent); others honour them.
+        self.unfiltered = {"notes": "refuse"} if unfiltered is None else dict(unfiltered)
+        self.reassigned: dict[str, tuple[str, str] | None] = {}  # deleted user id -> new manager (None: deleted)
+        self._ids: dict[str, tuple[int, dict[str, int]]] = {}
+        self.guid, self.stamp = guid, stamp
         self.users = users if users is not None else {"John Hollo": ("act-pass-123", True)}
         self.databases = set(databases)
         self.token_lifetime = token_lifetime
@@ -548,10 +577,14 @@ class ActSim(SimApp):
         if cached and cached[0] == version:
             return cached[1]
         rng = dataset.rng(i)
-        manager_id, manager = rng.choice(MANAGERS)
+        manager_id, manager = self.manager(rng.choice(MANAGERS))
         edited, created = dataset.time(i), dataset.created(i)
         rid = self.record_id(entity, i)
-        if entity == "contacts":
+        if entity in BUILDERS:
+            common = {"id": rid, "recordManagerID": manager_id, "recordManager": manager, "created": stamp(created),
+                      "edited": stamp(edited), "stamp": stamp}
+            rec = BUILDERS[entity](self, rng, i, common)
+        elif entity == "contacts":
             first, last = rng.choice(FIRST), rng.choice(LAST)
             city, state = rng.choice(CITIES)
             company = self.record_id("companies", rng.randrange(max(1, self.data["companies"].n)))
@@ -619,6 +652,7 @@ class ActSim(SimApp):
                 "scheduledFor": manager, "contacts": [], "companies": [], "groups": [], "opportunities": [],
                 "recurSpec": None, "attachment": None, "created": stamp(created), "edited": stamp(edited),
             }
+            rec.update(more.links(self, rng))
         else:  # products: the catalogue names its dates createDate/editDate
             cost = round(rng.uniform(10, 2000), 2)
             rec = {"id": rid, "name": f"Product {i}", "cost": cost, "price": round(cost * 1.6, 2),
@@ -650,15 +684,83 @@ class ActSim(SimApp):
                     names.remove(name)
                     continue
                 pick = rng.choice(live)
+            if name == "contacts":
+                self.leave_groups(pick)
             dataset.delete(pick)
             out.append((name, self.record_id(name, pick)))
             turn += 1
         return out
 
+    def manager(self, user: tuple[str, str]) -> tuple[str, str]:
+        """The record manager after user deletions: the reassigned one, else the first live user."""
+        while user[0] in self.reassigned:
+            target = self.reassigned[user[0]]
+            user = target if target is not None else next(
+                ((u["id"], u["displayName"]) for u in self.user_list), ("", ""))
+            if target is None:
+                break
+        return user
+
+    def leave_groups(self, contact: int) -> None:
+        """A contact about to be deleted leaves its groups, which are edited (members follow the version)."""
+        groups = self.data["groups"]
+        for g in groups.all():
+            if groups.exists(g) and contact in more.members(self, g):
+                groups.edit(g)
+
+    def delete_user(self, user_id: str, reassign_to: str | None = None) -> list[tuple[str, str]]:
+        """``DELETE /api/users/{id}``: the user leaves the user list and the team rosters; every record it
+        manages is edited to the new manager, or deleted when ``reassign_to`` is None. Returns what was
+        deleted as (entity, id)."""
+        target = next(((u["id"], u["displayName"]) for u in self.user_list if u["id"] == reassign_to), None)
+        managed = [(name, i) for name in ENTITIES for i in self.data[name].all()
+                   if self.data[name].exists(i) and self.record(name, i).get("recordManagerID") == user_id]
+        self.user_list[:] = [u for u in self.user_list if u["id"] != user_id]
+        for team in self.teams:
+            team["roster"] = [u for u in team["roster"] if u["id"] != user_id]
+        self.reassigned[user_id] = target
+        gone = []
+        for name, i in managed:
+            if target is None:
+                if name == "contacts":
+                    self.leave_groups(i)
+                gone.append((name, self.record_id(name, i)))
+                self.data[name].delete(i)
+            else:
+                self.data[name].edit(i)
+        return gone
+
+    def line_items(self, i: int) -> list[dict[str, Any]]:
+        return more.line_items(self, i)
+
+    def members(self, g: int) -> list[dict[str, Any]]:
+        return [self.record("contacts", c) for c in more.members(self, g)]
+
+    def field_metadata(self) -> list[dict[str, Any]]:
+        return [c for columns in self.fields.values() for c in columns]
+
+    SNAPSHOTS = ("activity_types", "users", "opportunity_stages", "opportunity_processes", "history_types", "teams")
+
+    def snapshot(self, name: str) -> list[dict[str, Any]]:
+        return {"activity_types": self.task_types, "users": self.user_list, "opportunity_stages": self.stages,
+                "opportunity_processes": self.processes, "history_types": self.history_types,
+                "teams": self.teams}[name]
+
+    def index_of(self, entity: str, rid: str) -> int | None:
+        """The index of a live record by id (ids never change; inserts extend the map)."""
+        dataset = self.data[entity]
+        size, ids = self._ids.get(entity, (0, {}))
+        if size != dataset.size:
+            for i in range(size, dataset.size):
+                ids[self.record_id(entity, i).lower()] = i
+            self._ids[entity] = (dataset.size, ids)
+        i = ids.get(rid.lower())
+        return i if i is not None and dataset.exists(i) else None
+
     def truth(self, entity: str) -> dict[str, dict[str, Any]]:
-        """Every visible record by id (``activity_types``: the task types)."""
-        if entity == "activity_types":
-            return {t["id"]: t for t in self.task_types}
+        """Every visible record by id (``activity_types``: the task types; the other snapshot lists by name)."""
+        if entity in self.SNAPSHOTS:
+            return {t["id"]: t for t in self.snapshot(entity)}
         dataset = self.data[entity]
         return {r["id"]: r for r in (self.record(entity, i) for i in dataset.all() if dataset.exists(i))}
 
@@ -756,8 +858,9 @@ class ActSim(SimApp):
         parts = route.split("/")[2:]  # after "", "api"
         if not route.startswith("/api/") or not parts:
             return asp_error(404, f"No HTTP resource was found that matches the request URI '{request.url}'.")
-        if parts == ["task-types"]:
-            return self.list_records(request, "activity_types", [dict(t) for t in self.task_types])
+        special = self.route_more(request, parts)
+        if special is not None:
+            return special
         entity = ROUTES.get(parts[0])
         if entity is None or len(parts) > 2:
             return asp_error(404, f"No HTTP resource was found that matches the request URI '{request.url}'.")
@@ -773,6 +876,60 @@ class ActSim(SimApp):
         rows = (self.record(entity.name, i) for i in dataset.all() if dataset.exists(i))
         return self.list_records(request, entity.name, rows, entity)
 
+    def route_more(self, request: Request, parts: list[str]) -> Response | None:
+        """The snapshot lists, the per-parent listings, the metadata and the custom table; None otherwise."""
+        lists = {("task-types",): "activity_types", ("users",): "users", ("history-types",): "history_types",
+                 ("opportunities", "stages"): "opportunity_stages", ("teams",): "teams",
+                 ("opportunities", "processes"): "opportunity_processes"}
+        if tuple(parts) in lists:
+            name = lists[tuple(parts)]
+            return self.list_records(request, name, [dict(t) for t in self.snapshot(name)])
+        if parts == ["metadata", "entities"]:
+            return self.list_records(request, "entities", [dict(e) for e in self.entities])
+        if len(parts) == 3 and parts[0] == "metadata" and parts[2] == "fields":
+            kind = next((k for k in self.fields if k.lower() == parts[1]), None)
+            if kind is None:
+                return asp_error(404, f"Record type '{parts[1]}' was not found.")
+            return self.list_records(request, "fields", [dict(c) for c in self.fields[kind]])
+        if len(parts) == 3 and parts[:2] == ["custom", "entities"]:
+            if parts[2] != more.CUSTOM_TABLE.lower():
+                return asp_error(404, f"Custom entity '{parts[2]}' was not found.")
+            dataset = self.data["custom_contracts"]
+            entity = ENTITIES["custom_contracts"]
+            rows = (self.record(entity.name, i) for i in dataset.all() if dataset.exists(i))
+            return self.list_records(request, entity.name, rows, entity)
+        if len(parts) == 3 and parts[0] == "opportunities" and parts[2] == "products":
+            i = self.index_of("opportunities", parts[1])
+            if i is None:
+                return asp_error(404, f"The opportunity with id '{parts[1]}' was not found.")
+            return self.list_records(request, "line_items", self.line_items(i))
+        if len(parts) == 3 and parts[0] == "groups" and parts[2] == "associated-contacts":
+            g = self.index_of("groups", parts[1])
+            if g is None:
+                return asp_error(404, f"The group with id '{parts[1]}' was not found.")
+            return self.list_records(request, "members", self.members(g))
+        if len(parts) == 1 and self.unfiltered.get(parts[0] if parts[0] != "history" else "histories"):
+            return self.unfiltered_list(request, parts[0])
+        return None
+
+    def unfiltered_list(self, request: Request, route: str) -> Response | None:
+        """A collection whose ``edited`` is outside the allowed filter and order properties."""
+        entity = ROUTES[route]
+        mode = self.unfiltered[entity.name]
+        mentions = [k for k in ("$filter", "$orderby") if re.search(r"\bedited\b", request.args.get(k, ""))]
+        if not mentions:
+            return None
+        if mode == "refuse":
+            if "$filter" in mentions:
+                return self.bad_query("The property 'edited' cannot be used in the $filter query option.")
+            return self.bad_query("Order by 'edited' is not allowed. To allow it, set the 'AllowedOrderByProperties' "
+                                  "property on EnableQueryAttribute or QueryValidationSettings.")
+        kept = [(k, v) for k, v in request.args.items(multi=True) if k not in ("$filter", "$orderby")]
+        environ = dict(request.environ, QUERY_STRING=urlencode(kept))
+        dataset = self.data[entity.name]
+        rows = (self.record(entity.name, i) for i in dataset.all() if dataset.exists(i))
+        return self.list_records(Request(environ), entity.name, rows, entity)
+
     def list_records(self, request: Request, name: str, rows: Iterable[dict[str, Any]],
                      entity: Entity | None = None) -> Response:
         """The indexed path when it covers the query, else the general path: filter and sort every row,
@@ -785,8 +942,8 @@ class ActSim(SimApp):
         types = entity.types() if entity else {}
         template = visible[0] if visible else (self.record(entity.name, 0) if entity and self.data[entity.name].n
                                                else None)
-        # The task-type list is small and returned whole; other collections default to the cap.
-        default = len(visible) if name == "activity_types" else self.top_cap
+        # The snapshot lists and per-parent listings are small and returned whole; collections default to the cap.
+        default = len(visible) if entity is None else self.top_cap
         options = self.options(request, default, template, types, visible)
         if isinstance(options, Response):
             return options
@@ -1002,45 +1159,41 @@ class ActSim(SimApp):
             return None
         prefix = self._id_prefix(entity)
         complete = len(prefix) == dataset.n
-        inserted = sorted((rid, i) for _, rid, i in self._changed_index(entity) if i >= dataset.n)
-        out: list[dict[str, Any]] = []
-        for key in heapq.merge(prefix, inserted):
-            if not complete and key > prefix[-1]:
-                return None  # base records beyond the prefix may come first
-            i = key[1]
-            if not dataset.exists(i):
-                continue
-            if skip:
-                skip -= 1
-                continue
-            out.append(self.record(entity.name, i))
-            if len(out) == top:
-                return out
-        return out if complete else None
+        # Past the kept prefix, base records beyond it may come first: only a page within it is an answer.
+        page = self._take(entity, heapq.merge(prefix, self._inserted_ids(entity, None)), skip, top,
+                          None if complete else prefix[-1])
+        return page if page is not None and (complete or len(page) == top) else None
 
     def _sweep_page(self, entity: Entity, after: str | None, skip: int, top: int) -> list[dict[str, Any]]:
         """Id order, after ``after`` (``id gt after``) or from the start: base records from the full id order
         (bisected), merged with the inserted records; deleted ones are skipped."""
-        dataset = self.data[entity.name]
         if top == 0:
             return []
         order = self._id_order(entity)
         first = 0 if after is None else bisect.bisect_right(order, after, key=lambda i: self._id_key(entity, i))
-        inserted = sorted((rid, i) for _, rid, i in self._changed_index(entity)
-                          if i >= dataset.n and (after is None or rid > after))
+        base = ((self._id_key(entity, order[k]), order[k]) for k in range(first, len(order)))
+        return self._take(entity, heapq.merge(base, self._inserted_ids(entity, after)), skip, top) or []
 
-        def base() -> Iterator[tuple[str, int]]:
-            for k in range(first, len(order)):
-                yield self._id_key(entity, order[k]), order[k]
+    def _inserted_ids(self, entity: Entity, after: str | None) -> list[tuple[str, int]]:
+        n = self.data[entity.name].n
+        keys = self._changed_index(entity)
+        return sorted((rid, i) for _, rid, i in keys if i >= n and (after is None or rid > after))
 
+    def _take(self, entity: Entity, keys: Iterable[tuple[str, int]], skip: int, top: int,
+              limit: tuple[str, int] | None = None) -> list[dict[str, Any]] | None:
+        """The live records of ``keys`` (id, index) in order, after ``skip``, at most ``top``; None when a key
+        passes ``limit`` before the page is full."""
+        dataset = self.data[entity.name]
         out: list[dict[str, Any]] = []
-        for _, i in heapq.merge(base(), inserted):
-            if not dataset.exists(i):
+        for key in keys:
+            if limit is not None and key > limit:
+                return None
+            if not dataset.exists(key[1]):
                 continue
             if skip:
                 skip -= 1
                 continue
-            out.append(self.record(entity.name, i))
+            out.append(self.record(entity.name, key[1]))
             if len(out) == top:
                 break
         return out

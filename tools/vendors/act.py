@@ -11,26 +11,48 @@ from tools.vendors import Kit, connector
 
 def kit() -> Kit:
     from simulators.act import ActSim
-    from tests.test_act_e2e import FIELDS, PASSWORD
+    from tests.test_act_e2e import ALL, COMPARED, KEYS, PASSWORD
     from tests.test_act_e2e import truth as table_truth
 
-    tables = list(FIELDS)
-    datasets = ["contacts", "companies", "opportunities", "activities", "products"]
+    tables = list(ALL)  # every table and child table, the custom table included
 
     def make(size: int, tie: int = 1, faults=None, limits: bool = False, latency: float = 0.0) -> ActSim:
-        return ActSim(size, max(1, size // 2), max(1, size // 2), max(1, size // 2), max(1, size // 4), tie=tie,
-                      faults=faults, latency=latency)
+        # Relative volumes of a typical database: as many histories as contacts, fewer of everything else.
+        half, quarter = max(1, size // 2), max(1, size // 4)
+        return ActSim(size, half, half, half, quarter, tie=tie, faults=faults, latency=latency,
+                      histories=size, notes=quarter, groups=max(2, size // 10), contracts=max(2, size // 10))
 
     def edit(sim: ActSim, rng: random.Random, n: int) -> None:
-        for name in datasets:
-            sim.data[name].edit_random(max(1, n // len(datasets)), rng)
+        """``n`` edits spread over every entity in proportion to its size (at least one each)."""
+        total = sum(d.size for d in sim.data.values()) or 1
+        for data in sim.data.values():
+            data.edit_random(max(1, round(n * data.size / total)), rng)
 
     def insert(sim: ActSim, rng: random.Random, n: int) -> None:
-        for name in datasets:
-            for _ in range(max(1, n // len(datasets))):
-                sim.data[name].insert()
+        total = sum(d.size for d in sim.data.values()) or 1
+        for data in sim.data.values():
+            for _ in range(max(1, round(n * data.size / total))):
+                data.insert()
 
     a = connector("act")
+
+    def table_of(request) -> str | None:
+        """The warehouse table a simulator request served (None for auth and other requests)."""
+        parts = [p for p in request.path.lower().removeprefix("/act.web.api").split("/") if p][1:]
+        if not parts or request.path.lower().endswith("/authorize"):
+            return None
+        if parts[0] == "metadata":
+            return "custom_contracts" if parts == ["metadata", "entities"] else "field_metadata"
+        if parts[:2] == ["custom", "entities"]:
+            return "custom_" + parts[2] if len(parts) > 2 else None
+        if len(parts) == 3 and parts[0] == "opportunities" and parts[2] == "products":
+            return "opportunities_products"
+        if len(parts) == 3 and parts[0] == "groups":
+            return "groups_contacts"
+        if len(parts) == 2 and parts[0] == "opportunities":
+            return {"stages": "opportunity_stages", "processes": "opportunity_processes"}.get(parts[1])
+        routes = {e.path.lower().removeprefix("/api/"): e.name for e in a.ENDPOINTS}
+        return routes.get(parts[0])
 
     def config(sim: ActSim, url: str) -> dict[str, str]:
         port = url.rsplit(":", 1)[1]
@@ -43,22 +65,24 @@ def kit() -> Kit:
         return [config["password"], basic] + list(sim.issued)
 
     return Kit(
-        name="act", keys={t: "id" for t in tables}, fields={t: list(FIELDS[t]) for t in tables}, make=make,
+        name="act", keys={t: KEYS[t] for t in tables}, fields={t: COMPARED[t] for t in tables}, make=make,
         config=config, truth=lambda sim: {t: table_truth(sim, t) for t in tables}, edit=edit, insert=insert,
         largest="contacts",
         extra={
             "http": lambda cfg: a.client(a.settings(cfg))[0],
             "budget": {"apply": lambda sim: setattr(sim, "windows", Windows([(20, 2.0)])), "overrides": {},
                        "limit": (20, 2.0), "headers": True},
-            "page_size": ("batch_size", 5),
+            # Pages of 20: several pages per large table; every page costs the local tester a checkpoint.
+            "page_size": ("batch_size", 20),
             "paths": {"contacts": "/act.web.api/api/contacts"},
             "fault_config": {},
             "fail_config": {},
             "expire_tokens": lambda sim: sim.revoke_tokens(),
             "record_key": "id",
             "sink_table": {},
-            "sink_keys": {t: ("id",) for t in tables} | {f"{t}_custom_fields": ("parent_id", "field") for t in
-                                                         ("contacts", "companies", "opportunities")},
+            "sink_keys": {t["table"]: tuple(t["primary_key"]) for t in a.schema_of(a.catalogue())} | {
+                "custom_contracts": ("id",), "custom_contracts_links": ("parent_id", "linked_type", "linked_id")},
+            "table_of": table_of,
             "hostile_config": {},
             "debug_config": {"enable_debug_logging": "true"},
             "secrets": secrets,
