@@ -164,7 +164,7 @@ def test_a_failed_listing_deletes_nothing_and_the_next_check_finds_the_deletes()
 
         sim.handle = flaky
         sink.ops.clear()
-        with pytest.raises(SyncError, match="delete check"):
+        with pytest.raises(SyncError, match="payments"):  # the re-read or the id listing that comes with it
             conn.run(cfg, state, sink)
         assert deleted_keys(sink) == {}
         sim.handle = original
@@ -205,8 +205,8 @@ def test_reconciliation_runs_on_its_schedule_and_logs_its_budget(caplog):
         assert "left today" in line
         used = sim.daily_used
         cfg = sim_config(sim, server, tables="payments")  # deletes_check_hours: 24 by default
-        conn.run(cfg, state, sink)  # not due again for 24 hours: the feed is exempt, IN finds nothing to fetch
-        assert sim.daily_used == used
+        conn.run(cfg, state, sink)  # not due again for 24 hours: only the 35-day window is re-read
+        assert sim.daily_used == used + 1
 
 
 def test_a_deselected_table_sends_no_request_and_unknown_names_are_refused():
@@ -221,23 +221,32 @@ def test_a_deselected_table_sends_no_request_and_unknown_names_are_refused():
         assert queries and all("payments" in q for q in queries), [q for q in queries if "payments" not in q]
         assert set(sink.tables) == {"payments"} and set(state["tables"]) == {"payments"}
     with pytest.raises(ConfigError) as info:
-        conn.settings(valid(tables="users, invoices"))
+        conn.settings(valid(tables="users, workorders"))
     message = str(info.value)
-    assert "'tables'" in message and "'invoices'" in message and "users, suppliers, payments" in message
+    assert "'tables'" in message and "'workorders'" in message and "tasks, clients, invoices" in message
     with pytest.raises(ConfigError, match="enable_<table>_sync"):
         conn.settings(valid(tables="users", enable_users_sync="false"))
     assert conn.settings(valid(tables="suppliers , users"))["chosen"] == ["users", "suppliers"]
+    assert conn.settings(valid(tables="tasktypes,tasks"))["chosen"] == ["tasks", "tasktypes"]
 
 
 def test_catalogue_is_the_schema_and_declares_reads_refs_docs_and_deletes():
     tables = conn.catalogue()
     assert [t.name for t in tables] == list(conn.NAMES)
     assert schema_of(tables) == conn.schema(valid())
-    assert all(t.read == "feed" and t.doc and t.deletes for t in tables)
+    assert all(t.doc and t.deletes for t in tables) and len(tables) >= 25
     by_name = {t.name: t for t in tables}
-    assert by_name["payments"].refs == {"receivedby_userid": "users.userid"}
-    assert type(by_name["suppliers"].deletes[0]).__name__ == "DeleteFeed"
-    assert {type(by_name[t].deletes[0]).__name__ for t in ("users", "payments")} == {"Reconcile"}
+    assert by_name["payments"].refs == {"receivedby_userid": "users.userid",
+                                        "linkedto_linkedtoid": "invoices.invoiceid"}
+    reads = {t.name: (t.read, type(t.deletes[0]).__name__) for t in tables}
+    assert reads["suppliers"] == reads["tasks"] == reads["tasklabours"] == ("feed", "DeleteFeed")
+    assert reads["users"] == reads["bills"] == ("cursor", "Reconcile")
+    assert reads["payments"] == reads["timesheets"] == ("window", "Reconcile")
+    assert reads["tasktypes"] == reads["contacts"] == ("full", "Snapshot")
+    for t in tables:  # every foreign key names a declared table and column
+        for target in [*t.refs.values(), *(v for c in t.children for v in c.refs.values())]:
+            name, _, col = target.partition(".")
+            assert name in by_name and (col in by_name[name].columns or col in by_name[name].primary_key), target
     assert [c.table("users") for c in by_name["users"].children] == ["users_custom_fields",
                                                                      "users_permission_groups"]
 
@@ -282,7 +291,7 @@ def test_the_last_entry_of_an_id_decides_between_delete_and_restore(entries):
 def test_simulator_deletes_leave_listings_the_way_the_api_shows_them():
     sim = AroFloSim(users=12, suppliers=12, payments=12, per_second=None, per_minute=None)
     gone = sim.delete_random(random.Random(1), 9)
-    assert len(gone) == 9 and {z for z, _ in gone} == set(PARENTS)
+    assert len(gone) == 9 and {z for z, _ in gone} == set(PARENTS)  # the other zones are empty here
     for zone, key in gone:
         assert key not in sim.truth(zone)
         z = sim.zones[zone]
@@ -295,7 +304,8 @@ def test_simulator_deletes_leave_listings_the_way_the_api_shows_them():
             assert [e["isdeleted"] for e in feed] == [1]
         else:  # users and payments are not documented in the feed: the record is simply gone
             assert feed == []
-    live = sim.query_lastupdate(["and|zonename|=|users"], [], (0, 500))
+    live = sim.query_lastupdate(["and|zonename|=|suppliers"], [], (0, 500))
+    live = [e for e in live if e["zoneid"] not in {k for z, k in gone if z == "suppliers"}]
     assert live and all(e["isdeleted"] == 0 for e in live)
 
 

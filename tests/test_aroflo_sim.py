@@ -52,7 +52,7 @@ def test_login_ok_json_envelope_and_types(served):
     zr = data["zoneresponse"]
     assert zr["maxpageresults"] == "10" and zr["pagenumber"] == "1" and zr["currentpageresults"] == 10
     user = zr["users"][0]
-    assert "createdutc" not in user and "lastupdatedutc" not in user  # decision 8
+    assert user["createddatetimeutc"] and user["lastupdateddatetimeutc"]  # the newer examples carry them
     assert user["archived"].lower() in ("true", "false") and isinstance(user["org"], dict)
     payments = body(call(server, sim, "zone=payments&where=and%7Cdatepaid%7C%3E%7C2001%2F01%2F01&pageSize=5&page=1"))
     zr = payments["zoneresponse"]
@@ -207,9 +207,11 @@ def test_lastupdate_feed_follows_edits_but_dates_do_not_move(served):
                                ["lastupdateutc|asc"], 1, 50)
         data = body(call(server, sim, qs))
         entries = data["zoneresponse"]["lastupdates"]
-        assert [e["zoneid"] for e in entries] == [zid]
-        assert entries[0]["zoneidreference"] in ("paymentid", "supplierid")
-        datetime.strptime(entries[0]["lastupdateutc"], "%Y/%m/%d %H:%M:%S")
+        # The feed's documented zones include suppliers, not payments (entity reference, section 7).
+        assert [e["zoneid"] for e in entries] == ([zid] if zone == "suppliers" else [])
+        for entry in entries:
+            assert entry["zoneidreference"] == "supplierid"
+            datetime.strptime(entry["lastupdateutc"], "%Y/%m/%d %H:%M:%S")
 
 
 def test_per_second_burst_is_429_and_per_minute_is_status_6():
@@ -247,13 +249,13 @@ def test_daily_limit_status_7_lastupdate_exempt_and_roll_day():
 
 
 def test_ties_and_inserts_in_the_feed():
-    sim = AroFloSim(users=30, suppliers=1, payments=1, tie=10, per_second=None, per_minute=None)
+    sim = AroFloSim(users=1, suppliers=30, payments=1, tie=10, per_second=None, per_minute=None)
     with Server(sim) as server:
-        qs = conn.query_string("lastupdate", ["and|zonename|=|users"], ["lastupdateutc|asc"], 1, 500)
+        qs = conn.query_string("lastupdate", ["and|zonename|=|suppliers"], ["lastupdateutc|asc"], 1, 500)
         entries = body(call(server, sim, qs))["zoneresponse"]["lastupdates"]
         assert len(entries) == 30 and len({e["lastupdateutc"] for e in entries}) == 3
-        new = sim.insert("users")
-        sim.users.edit_random(3, random.Random(1))
+        new = sim.insert("suppliers")
+        sim.suppliers.edit_random(3, random.Random(1))
         entries = body(call(server, sim, qs))["zoneresponse"]["lastupdates"]
         assert new in [e["zoneid"] for e in entries[-4:]]
         assert json.dumps(entries)  # plain JSON

@@ -1,17 +1,22 @@
-"""AroFlo zone API -> tables users, suppliers and payments, through the Fivetran Connector SDK.
+"""AroFlo zone API -> 32 field-service tables (tasks, clients, invoices and quotes with lines, labour, materials,
+timesheets, ... and the lookups), through the Fivetran Connector SDK.
 
 AroFlo has one endpoint (``GET /?zone=...``) signed per request with HMAC-SHA512, answers errors as a body
 ``status`` inside HTTP 200, and allows 3 requests a second, 120 a minute and 2,000 a day (``lastupdate``
-requests do not count against the day). Records carry no reliable "updated" field, so:
+requests do not count against the day). Each zone is declared (``ZoneSpec``) with the cheapest correct read:
 
-- The first sync of a table scans the zone with an explicit wide ``where`` (never the silent 30-day default),
-  ordered by creation time then id, page by page (page numbers from 1).
-- Later syncs read the ``lastupdate`` change feed for the zone from the last committed position (keyset on
-  ``lastupdateutc``, re-reading its one-second boundary), and fetch the changed records by id in ``IN``
-  batches. This also sees supplier and payment edits, whose own date fields never move.
-- The per-table position lives in state (``tables.<name>.feed``); the resume token of an unfinished
-  traversal is checkpointed after every page. Before the daily budget runs out (keeping a reserve) the sync
-  checkpoints and stops cleanly; the next sync resumes where it stopped.
+- ``feed``: the first sync scans the zone with an explicit wide ``where`` (never the silent 30-day default),
+  ordered by its scan date then id, page by page; later syncs read the ``lastupdate`` change feed for the
+  zone (keyset on ``lastupdateutc``, re-reading its one-second boundary) and fetch the changed records by id
+  in ``IN`` batches. Deletes: the feed's ``isdeleted``, and the ``deleted`` flag of soft-deleted lines.
+- ``updated``: later syncs filter on the last-updated field from just before the previous sync began.
+- ``window``: later syncs re-read a rolling window of the business date; the whole zone when the id
+  reconciliation is due (the only way edits to older records show).
+- ``snapshot``: re-read whole every sync; keys missing from a complete read are deleted.
+
+The per-table position lives in state (``tables.<name>.feed`` or ``.since``); the resume token of an
+unfinished traversal is checkpointed after every page. Before the daily budget runs out (keeping a reserve of
+at most 5% of the reported limit) the sync checkpoints and stops cleanly; the next sync resumes mid-zone.
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ from synckit import (
     RateLimiter,
     Reconcile,
     ResponseError,
+    Snapshot,
     SyncError,
     Table,
     Window,
@@ -65,6 +71,7 @@ from synckit import (
 from synckit.auth import AuthBase  # requests' AuthBase; importing requests here would send pipreqs to PyPI
 from synckit.policy import Action
 from synckit.policy import classify as http_classify
+from synckit.sink import SpacedCheckpoints
 from synckit.sync import server_time
 
 DEFAULT_BASE_URL = "https://api.aroflo.com/"
@@ -92,7 +99,13 @@ def _check_ip(value: str) -> str | None:
     return None
 
 
-NAMES = ("users", "suppliers", "payments")  # the catalogue, in sync order
+# The catalogue, in sync order: the entity reference's priority order (section 5.1), lookups last.
+NAMES = ("tasks", "clients", "invoices", "quotes", "tasklabours", "taskmaterials", "timesheets", "payments", "users",
+         "purchaseorders", "locations", "contacts", "projects", "stages", "schedules", "suppliers", "assets", "bills",
+         "taskexpenses", "inventory", "inventorystocklevels", "businessunits", "tasktypes", "substatus",
+         "trackingcentres", "userposition", "priorities", "transactionterms", "permissiongroups", "assetcategories",
+         "inventorycategories", "customholders")
+SWITCHED = ("users", "suppliers", "payments")  # the tables with an older enable_<table>_sync switch
 
 SPEC = {
     "secret_key": Field(required=True, secret=True, description="AroFlo API secret key (shown once)"),
@@ -114,9 +127,14 @@ SPEC = {
     "timezone": Field(default="Australia/Melbourne", check=_check_timezone,
                       description="zone of date strings that carry none (supplier dates)"),
     "daily_request_reserve": Field(kind=int, default=100, minimum=0, maximum=100000,
-                                   description="stop the sync when this many daily requests are left"),
+                                   description="stop the sync when this many daily requests are left (at most "
+                                               "5% of the daily limit AroFlo reports)"),
+    "window_lookback_days": Field(kind=int, default=35, minimum=1, maximum=3650,
+                                  description="timesheets, schedules and payments: how many days back each sync "
+                                              "re-reads (they can be filtered only by a business date)"),
     "requests_per_second": Field(kind=int, default=3, minimum=1, maximum=1000),
     "requests_per_minute": Field(kind=int, default=120, minimum=1, maximum=60000),
+    **selection.checkpoints(),
     **selection.spec(NAMES, tables_hint="child tables follow their parent"),
 }
 
@@ -137,11 +155,11 @@ def settings(configuration: dict[str, Any]) -> dict[str, Any]:
         if key in raw:
             raise ConfigError(key, f"is not used: {advice}")
     cfg = parse(raw, SPEC)
-    if not any(cfg[f"enable_{t}_sync"] for t in NAMES):
+    if not any(cfg[f"enable_{t}_sync"] for t in SWITCHED) and not cfg["tables"]:
         raise ConfigError("enable_users_sync", "enable_users_sync, enable_suppliers_sync and enable_payments_sync "
                                                "are all false; enable at least one table")
     # ``tables`` chooses; the older enable_<table>_sync switches can still turn a chosen table off.
-    cfg["chosen"] = [t for t in selection.chosen(cfg, NAMES) if cfg[f"enable_{t}_sync"]]
+    cfg["chosen"] = [t for t in selection.chosen(cfg, NAMES) if cfg.get(f"enable_{t}_sync", True)]
     if not cfg["chosen"]:
         raise ConfigError("tables", f"every table in tables={cfg['tables']!r} is turned off by its "
                                     "enable_<table>_sync key; choose an enabled table or enable it")
@@ -288,8 +306,10 @@ def classify(response: Any) -> Action:
     return Action.RETRY if status in ("6", "429", "888888") else Action.OK
 
 
-def envelope(response: Any, zone: str) -> tuple[list[dict], bool]:
-    """The records of one page and whether the page was full (``currentpageresults >= maxpageresults``)."""
+def envelope(response: Any, zone: str, list_key: str | None = None) -> tuple[list[dict], bool]:
+    """The records of one page and whether the page was full (``currentpageresults >= maxpageresults``).
+    The records are under ``list_key`` (the zone name unless declared otherwise); when that key is absent,
+    the one list the zoneresponse carries is read (list keys differ from zone names and are partly GUESSES)."""
     body = response.json()  # ValueError (a cut body) -> retried by Http.fetch
     if not isinstance(body, dict) or "status" not in body:
         raise ResponseError(f"zone={zone}: expected a JSON envelope with a status, got {str(body)[:120]!r}")
@@ -300,12 +320,11 @@ def envelope(response: Any, zone: str) -> tuple[list[dict], bool]:
         raise ResponseError(f"zone={zone}: AroFlo applied its 30-day default filter; the connector always sends a "
                             "where clause, so this answer cannot be trusted")
     zr = body.get("zoneresponse")
-    list_key = "lastupdates" if zone == "lastupdate" else zone
+    list_key = list_key or ("lastupdates" if zone == "lastupdate" else zone)
     if not isinstance(zr, dict):
-        raise ResponseError(f"zone={zone}: the envelope has no zoneresponse object")
-    rows = zr.get(list_key, [])
-    if not isinstance(rows, list):
-        raise ResponseError(f"zone={zone}: zoneresponse.{list_key} is not a list")
+        raise ResponseError(f"zone={zone}: expected a zoneresponse object in the envelope; keys present: "
+                            f"{', '.join(sorted(map(str, body))) or 'none'}")
+    rows = records_of(zr, zone, list_key)
     try:
         current = int(zr.get("currentpageresults", len(rows)))
         maximum = int(zr["maxpageresults"])
@@ -314,6 +333,24 @@ def envelope(response: Any, zone: str) -> tuple[list[dict], bool]:
     if current != len(rows):
         raise ValueError(f"zone={zone}: currentpageresults={current} but {len(rows)} records arrived")
     return rows, current >= maximum > 0
+
+
+def records_of(zr: dict[str, Any], zone: str, list_key: str) -> list:
+    if list_key in zr:
+        rows = zr[list_key]
+        if isinstance(rows, dict) and not rows:
+            return []  # an empty list that an XML-born API sends as an empty object
+        if not isinstance(rows, list):
+            raise ResponseError(f"zone={zone}: expected zoneresponse.{list_key} to be a list, got "
+                                f"{type(rows).__name__}")
+        return rows
+    lists = [k for k, v in zr.items() if isinstance(v, list)]
+    if len(lists) == 1:
+        return zr[lists[0]]
+    if not lists and str(zr.get("currentpageresults", "")).strip() in ("0", ""):
+        return []  # an empty page may omit the list
+    raise ResponseError(f"zone={zone}: expected the records under zoneresponse.{list_key} (or the one list the "
+                        f"zoneresponse carries); keys present: {', '.join(sorted(map(str, zr))) or 'none'}")
 
 
 # Budget ------------------------------------------------------------------------------------------------------
@@ -330,11 +367,20 @@ class DailyBudget:
     BudgetExhausted once the remaining count would fall to the reserve; the count resets at 00:00 Melbourne."""
 
     def __init__(self, reserve: int, clock: Callable[[], float] = time.time):
-        self.reserve, self._clock = reserve, clock
+        self.configured, self._clock = reserve, clock
+        self.spent = 0  # counted requests sent by this sync
         self.remaining: int | None = None
         self.limit: int | None = None
         self.reset_at: float | None = None
         self._lock = threading.Lock()
+
+    @property
+    def reserve(self) -> int:
+        """The configured reserve, but never more than 5% of the daily limit the headers report: a tenant (or a
+        test) whose limit is below the default reserve still makes progress every day."""
+        if self.limit is None:
+            return self.configured
+        return min(self.configured, self.limit // 20)
 
     def acquire(self) -> None:
         with self._lock:
@@ -348,6 +394,7 @@ class DailyBudget:
                     resume_at=self.reset_at)
             if self.remaining is not None:
                 self.remaining -= 1
+            self.spent += 1
 
     def update(self, headers: Any) -> None:
         try:
@@ -421,23 +468,28 @@ class Api:
         self.zones.stats = self.feed.stats  # one set of counters for the sync summary
         self.stats = self.feed.stats
 
-    def page(self, zone: str, qs: str) -> tuple[list[dict], bool, Any]:
+    def page(self, zone: str, qs: str, list_key: str | None = None) -> tuple[list[dict], bool, Any]:
         http = self.feed if zone == "lastupdate" else self.zones
-        rows, full, response = http.fetch("GET", "/?" + qs, lambda r: (*envelope(r, zone), r))
+        rows, full, response = http.fetch("GET", "/?" + qs, lambda r: (*envelope(r, zone, list_key), r))
         return rows, full, response
 
     def probe(self) -> None:
         """A budget-exempt lastupdate request: checks the credentials and learns the day's remaining budget."""
         tomorrow = (datetime.now(timezone.utc) + timedelta(days=1)).strftime("%Y-%m-%d %H:%M:%S")
-        zone = (self.cfg.get("chosen") or ["users"])[0]  # a chosen zone: a deselected one is never named
+        zone = next((z.table for z in ZONES if z.table in (self.cfg.get("chosen") or ["users"])), "users")
         qs = query_string("lastupdate", [clause("zonename", "=", zone), clause("lastupdateutc", ">", tomorrow)],
                           page=1, page_size=1)
         self.page("lastupdate", qs)
         log.info(f"AroFlo credentials accepted; daily budget: {self.daily.remaining} of {self.daily.limit} "
-                 f"requests left (reserve {self.cfg['daily_request_reserve']})")
+                 f"requests left (reserve {self.daily.reserve})")
 
 
 # Tables ------------------------------------------------------------------------------------------------------
+
+
+def blank(value: Any) -> bool:
+    """AroFlo writes an unset value as "" or a single space."""
+    return value is None or (isinstance(value, str) and value.strip() == "")
 
 
 def local_datetime(tz: str) -> Callable[[Any], str | None]:
@@ -445,7 +497,7 @@ def local_datetime(tz: str) -> Callable[[Any], str | None]:
     formats = ("%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M:%S", "%Y-%m-%d", "%Y/%m/%d")
 
     def convert(value: Any) -> str | None:
-        if value is None or value == "":
+        if blank(value):
             return None
         for fmt in formats:
             try:
@@ -457,9 +509,22 @@ def local_datetime(tz: str) -> Callable[[Any], str | None]:
     return convert
 
 
+def utc_datetime(value: Any) -> str | None:
+    """A ``...utc`` field ("2024/03/05 01:40:02", UTC) -> UTC ISO."""
+    if blank(value):
+        return None
+    text = str(value).strip()
+    for fmt in ("%Y/%m/%d %H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y/%m/%d", "%Y-%m-%d"):
+        try:
+            return iso(datetime.strptime(text, fmt).replace(tzinfo=timezone.utc))
+        except ValueError:
+            continue
+    raise ValueError(f"not an AroFlo UTC date/time: {value!r}")
+
+
 def naive_date(value: Any) -> str | None:
-    """A business date "2023/12/18" -> "2023-12-18"."""
-    if value is None or value == "":
+    """A business date "2023/12/18" (or "2023-12-18") -> "2023-12-18"."""
+    if blank(value):
         return None
     text = str(value).strip()
     for fmt in ("%Y/%m/%d", "%Y-%m-%d"):
@@ -472,7 +537,7 @@ def naive_date(value: Any) -> str | None:
 
 def decimal(value: Any) -> str | None:
     """A 4-decimal money string, validated and passed on exactly (DECIMAL columns take strings)."""
-    if value is None or value == "":
+    if blank(value):
         return None
     try:
         number = Decimal(str(value).strip())
@@ -481,6 +546,13 @@ def decimal(value: Any) -> str | None:
     if not number.is_finite():
         raise ValueError(f"not a decimal amount: {value!r}")
     return str(number)
+
+
+def flag(value: Any) -> bool | None:
+    """"true"/"false", "TRUE"/"FALSE", "0"/"1" or the number 0; blank -> None."""
+    if blank(value):
+        return None
+    return records.boolean(value if isinstance(value, bool) else str(value).strip())
 
 
 MONEY = {"type": "DECIMAL", "precision": 18, "scale": 4}
@@ -497,95 +569,348 @@ def json_value(value: Any) -> Any:
     return value
 
 
+@dataclass(frozen=True)
+class Types:
+    """Typed columns by kind: ``utc`` (``...utc`` date-times), ``local`` (site-local date-times, converted with
+    the timezone setting), ``dates`` (business dates), ``money`` and ``bools``; ``text`` are plain strings."""
+
+    text: tuple[str, ...] = ()
+    utc: tuple[str, ...] = ()
+    local: tuple[str, ...] = ()
+    dates: tuple[str, ...] = ()
+    money: tuple[str, ...] = ()
+    bools: tuple[str, ...] = ()
+    json: tuple[str, ...] = ()
+
+    def columns(self) -> dict[str, Any]:
+        kinds = (("STRING", self.text), ("UTC_DATETIME", self.utc + self.local), ("NAIVE_DATE", self.dates),
+                 (MONEY, self.money), ("BOOLEAN", self.bools), ("JSON", self.json))
+        return {c: kind for kind, names in kinds for c in names}
+
+    def converters(self, tz: str) -> dict[str, Callable[[Any], Any]]:
+        out: dict[str, Callable[[Any], Any]] = {c: utc_datetime for c in self.utc}
+        out.update({c: local_datetime(tz) for c in self.local})
+        out.update({c: naive_date for c in self.dates})
+        out.update({c: decimal for c in self.money})
+        out.update({c: flag for c in self.bools})
+        out.update({c: json_value for c in self.json})
+        return out
+
+
 def custom_fields(doc: str) -> Child:
     """``customfields`` (``join=customfields``): one row per field, keyed by the parent and ``fieldid``."""
     columns = {"fieldid": "STRING", "name": "STRING", "type": "STRING", "value": "STRING", "archived": "BOOLEAN"}
     return Child("customfields", key=("fieldid",), name="custom_fields", columns=columns,
-                 row=records.typed(columns), doc=doc)
+                 row=records.typed(columns, {"archived": flag}), doc=doc)
+
+
+def lines(doc: str, money: tuple[str, ...], refs: dict[str, str] | None = None) -> Child:
+    """``lines`` (``join=lineitems``): the parent's line items, keyed by the parent and ``lineid``. Read through
+    the parent, never the line zones, whose 30-day default filter hides history."""
+    types = Types(text=("lineid",), money=money)
+    return Child("lines", key=("lineid",), columns=types.columns(),
+                 row=records.typed(types.columns(), types.converters("UTC")), refs=refs or {}, doc=doc)
+
+
+@dataclass(frozen=True)
+class Scan:
+    """A date field a ``where`` can filter on: its name, the filter's format, and whether it is local time."""
+
+    field: str
+    fmt: str = "%Y-%m-%d %H:%M:%S"
+    local: bool = False
+
+    def where(self, start: datetime, tz: str) -> str:
+        moment = (start.astimezone(ZoneInfo(tz)) if self.local else start.astimezone(timezone.utc))
+        return clause(self.field, ">", moment.replace(tzinfo=None).strftime(self.fmt))
+
+
+READ_KINDS = {
+    "feed": "the lastupdate change feed (budget-exempt), then the changed records by id",
+    "updated": "a last-updated where filter from the last sync's start",
+    "window": "a rolling window on a business date; a full re-read every deletes_check_hours",
+    "snapshot": "a full re-read every sync",
+}
 
 
 @dataclass(frozen=True)
 class ZoneSpec:
-    """One table: its zone, key, the wide first-sync filter and scan order, columns and converters, the joins
-    it asks for, its child tables and foreign keys, and how deletes show (``feed``: ``isdeleted`` entries in
-    the lastupdate feed; ``reconcile``: ids missing from a complete listing)."""
+    """One table (named as its zone): key, how it is read (``READ_KINDS``), the list key of its records, the
+    first sync's wide filter and scan order, typed columns, joins, child tables, foreign keys. Deletes follow
+    from the read: ``feed`` zones by ``isdeleted`` entries (and soft-delete fields of line zones), ``updated``
+    and ``window`` zones by id reconciliation, ``snapshot`` zones by snapshot comparison."""
 
     table: str
     key: str
-    scan_field: str  # the created/paid date the first sync's explicit where filters on
-    scan_format: str
-    scan_local: bool  # the field is local time (else UTC)
-    order: tuple[str, ...]
-    columns: dict[str, Any]
-    converters: Callable[[str], dict[str, Callable[[Any], Any]]]
+    read: str
+    types: Types
+    scan: Scan | None = None  # the created (or paid, worked, updated) date the first sync filters on
+    order: tuple[str, ...] = ()
+    list_key: str = ""
+    updated: tuple[str, ...] = ()  # "updated" zones: the fields an incremental filters on (ORed)
+    updated_order: tuple[str, ...] = ()  # its order: descending, so records edited meanwhile only repeat
+    lookback_days: int = 0  # "window" zones: how far back each sync re-reads
     joins: tuple[str, ...] = ()
     children: tuple[Child, ...] = ()
     refs: dict[str, str] = field(default_factory=dict)
-    deletes: str = "reconcile"
+    primary_key: tuple[str, ...] = ()  # default (key,)
+    id_filter: str = ""  # the where field for ids (default the key; labour lines filter on labourlineid)
+    soft_delete: str = ""  # a column that marks a record deleted while the zone still lists it
+    snapshot_where: str = ""  # a where that lifts the zone's 30-day default (GUESS where none is documented)
     doc: str = ""
 
-    def scan_where(self, cfg: dict[str, Any], now: datetime, *, wide: bool = False) -> str:
-        start = WIDE_START
-        if cfg["initial_sync_days"] and not wide:
-            moment = now - timedelta(days=cfg["initial_sync_days"])
-            start = (moment.astimezone(ZoneInfo(cfg["timezone"])) if self.scan_local else moment).replace(tzinfo=None)
-        return clause(self.scan_field, ">", start.strftime(self.scan_format))
+    @property
+    def scan_field(self) -> str:
+        return self.scan.field if self.scan else ""
+
+    @property
+    def scan_format(self) -> str:
+        return self.scan.fmt if self.scan else ""
+
+    @property
+    def scan_local(self) -> bool:
+        return bool(self.scan and self.scan.local)
+
+    @property
+    def deletes(self) -> str:
+        return {"feed": "feed", "snapshot": "snapshot"}.get(self.read, "reconcile")
+
+    @property
+    def pk(self) -> tuple[str, ...]:
+        return self.primary_key or (self.key,)
+
+    @property
+    def columns(self) -> dict[str, Any]:
+        return self.types.columns()
+
+    def scan_where(self, cfg: dict[str, Any], now: datetime, *, wide: bool = False) -> str | None:
+        if self.scan is None:
+            return self.snapshot_where or None
+        start = WIDE_START.replace(tzinfo=timezone.utc)
+        if cfg["initial_sync_days"] and not wide and self.read != "snapshot":
+            start = now - timedelta(days=cfg["initial_sync_days"])
+        if start == WIDE_START.replace(tzinfo=timezone.utc):  # the literal wide bound, in no particular zone
+            return clause(self.scan.field, ">", WIDE_START.strftime(self.scan.fmt))
+        return self.scan.where(start, cfg["timezone"])
 
     def row(self, tz: str) -> Callable[[dict], dict]:
         """Lossless: the declared columns typed, every other field kept (objects flattened, arrays as JSON)."""
-        json_columns = {c: json_value for c, kind in self.columns.items() if kind == "JSON"}
-        return records.typed(self.columns, {**json_columns, **self.converters(tz)})
+        return records.typed(self.columns, self.types.converters(tz))
 
 
-USERS = ZoneSpec(
-    "users", "userid", "createdutc", "%Y-%m-%d", False, ("createddatetimeutc|asc", "userid|asc"),
-    {"userid": "STRING", "givennames": "STRING", "surname": "STRING", "username": "STRING", "email": "STRING",
-     "email2": "STRING", "phone": "STRING", "mobile": "STRING", "fax": "STRING", "position": "STRING",
-     "accesstype": "STRING", "archived": "BOOLEAN", "org_orgid": "STRING", "org_orgname": "STRING",
-     "notes": "JSON", "documentsandphotos": "JSON"},
-    lambda tz: {"archived": records.boolean},
+def zone(table: str, key: str, read: str, doc: str, *, types: Types, scan: Scan | None = None,
+         **kwargs: Any) -> ZoneSpec:
+    """A declaration; the scan order defaults to (scan field, key), the key column is typed as a string."""
+    if scan is not None and "order" not in kwargs:
+        kwargs["order"] = (f"{scan.field}|asc", f"{key}|asc")
+    if key not in types.columns() and "primary_key" not in kwargs:
+        types = Types(**{**types.__dict__, "text": (key, *types.text)})
+    return ZoneSpec(table, key, read, types, scan, doc=doc, **kwargs)
+
+
+UTC_SCAN = Scan("createddatetimeutc")
+LOCAL_DAY = "%Y-%m-%d"
+CREATED = ("createdutc", "createddatetimeutc")
+UPDATED = ("lastupdatedutc", "lastupdateddatetimeutc")
+ORG = {"org_orgid": "businessunits.orgid"}
+
+
+def updated_zone(table: str, key: str, doc: str, *, scan: Scan, updated: tuple[str, ...], order_field: str,
+                 **kwargs: Any) -> ZoneSpec:
+    return zone(table, key, "updated", doc, scan=scan, updated=updated,
+                updated_order=(f"{order_field}|desc", f"{key}|asc"), **kwargs)
+
+
+def lookup(table: str, key: str, doc: str, *, list_key: str = "", text: tuple[str, ...] = (),
+           bools: tuple[str, ...] = ("archived",), refs: dict[str, str] | None = None) -> ZoneSpec:
+    return zone(table, key, "snapshot", doc, types=Types(text=(key, *text), bools=bools), list_key=list_key,
+                refs=refs or {})
+
+
+USERS = updated_zone(
+    "users", "userid", "AroFlo users (staff and technicians); archived users stay, with archived = true",
+    scan=Scan("createdutc", LOCAL_DAY), order=("createddatetimeutc|asc", "userid|asc"),
+    updated=("lastupdateddatetimeutc",), order_field="createddatetimeutc",
+    types=Types(text=("userid", "givennames", "surname", "username", "email", "email2", "phone", "mobile", "fax",
+                      "position", "accesstype", "org_orgid", "org_orgname"), utc=CREATED[1:] + UPDATED[1:],
+                dates=CREATED[:1] + UPDATED[:1], bools=("archived",), json=("notes", "documentsandphotos")),
     joins=("customfields", "permissiongroups"),
     children=(custom_fields("user custom field values"),
               Child("permissiongroups", key=("groupid",), name="permission_groups",
-                    columns={"groupid": "STRING", "groupname": "STRING"}, doc="the user's permission groups")),
-    deletes="reconcile",
-    doc="AroFlo users (staff and technicians); archived users stay, with archived = true",
-)
-SUPPLIERS = ZoneSpec(
-    "suppliers", "supplierid", "datetimeinserted", "%Y-%m-%d %H:%M:%S", True,
-    ("datetimeinserted|asc", "supplierid|asc"),
-    {"supplierid": "STRING", "suppliername": "STRING", "shortname": "STRING", "suppliertype": "STRING",
-     "firstname": "STRING", "surname": "STRING", "email": "STRING", "phone": "STRING", "mobile": "STRING",
-     "fax": "STRING", "website": "STRING", "abn": "STRING", "terms": "STRING", "termsnote": "STRING",
-     "postable": "BOOLEAN", "archived": "BOOLEAN", "datecreated": "UTC_DATETIME", "dateinserted": "UTC_DATETIME",
-     "datetimeinserted": "UTC_DATETIME", "address_addressline1": "STRING", "address_suburb": "STRING",
-     "address_state": "STRING", "address_postcode": "STRING", "address_country": "STRING",
-     "locations": "JSON", "contacts": "JSON", "notes": "JSON", "documentsandphotos": "JSON"},
-    lambda tz: {"postable": records.boolean, "archived": records.boolean, "datecreated": local_datetime(tz),
-                "dateinserted": local_datetime(tz), "datetimeinserted": local_datetime(tz)},
+                    columns={"groupid": "STRING", "groupname": "STRING"}, refs={"groupid": "permissiongroups.groupid"},
+                    doc="the user's permission groups")),
+    refs=ORG)
+SUPPLIERS = zone(
+    "suppliers", "supplierid", "feed",
+    "suppliers (vendors); supplier dates are site-local times, converted with the timezone setting",
+    scan=Scan("datetimeinserted", local=True),
+    types=Types(text=("supplierid", "suppliername", "shortname", "suppliertype", "firstname", "surname", "email",
+                      "phone", "mobile", "fax", "website", "abn", "terms", "termsnote", "address_addressline1",
+                      "address_suburb", "address_state", "address_postcode", "address_country"),
+                local=("datecreated", "dateinserted", "datetimeinserted"), bools=("postable", "archived"),
+                json=("locations", "contacts", "notes", "documentsandphotos")),
     joins=("customfields",),
     children=(custom_fields("supplier custom field values"),
               Child("orgs", key=("orgid",), columns={"orgid": "STRING", "orgname": "STRING", "archived": "BOOLEAN"},
                     row=records.typed({"orgid": "STRING", "orgname": "STRING", "archived": "BOOLEAN"}),
-                    doc="the business units the supplier belongs to, with its archived flag in each")),
-    deletes="feed",
-    doc="suppliers (vendors); supplier dates are site-local times, converted with the timezone setting",
+                    refs={"orgid": "businessunits.orgid"},
+                    doc="the business units the supplier belongs to, with its archived flag in each")))
+PAYMENTS = zone(
+    "payments", "paymentid", "window",
+    "payments received against invoices (read only); datepaid is a business date that edits never move",
+    scan=Scan("datepaid", "%Y/%m/%d", local=True), lookback_days=35,
+    types=Types(text=("paymentid", "paymentmethodname", "reference", "notes", "linkedto_linkedtoid",
+                      "linkedto_linkedtotype", "receivedby_userid", "receivedby_username"),
+                money=("amount", "totalamount", "surchargeamount", "surchargepercentage"),
+                dates=("datepaid", "datelinkprocessed"), bools=("linkprocessed",)),
+    refs={"receivedby_userid": "users.userid", "linkedto_linkedtoid": "invoices.invoiceid"})
+
+TASKS = zone(
+    "tasks", "taskid", "feed", "jobs: the central record every report joins to; requestdatetime is site-local",
+    scan=UTC_SCAN, joins=("customfields",),
+    types=Types(text=("jobnumber", "refcode", "taskname", "status", "client_clientid", "org_orgid",
+                      "tasktasktype_tasktypeid", "tasklocation_locationid", "substatus_substatusid"),
+                utc=CREATED[1:] + UPDATED[1:], dates=CREATED[:1] + UPDATED[:1], local=("requestdatetime",),
+                money=("tasktotals_totalmat", "tasktotals_totallab", "tasktotals_totalexp"),
+                bools=("linkprocessed",)),
+    children=(custom_fields("task custom field values"),),
+    refs={"client_clientid": "clients.clientid", **ORG, "tasktasktype_tasktypeid": "tasktypes.tasktypeid",
+          "tasklocation_locationid": "locations.locationid", "substatus_substatusid": "substatus.substatusid"})
+CLIENTS = zone(
+    "clients", "clientid", "feed", "customers; datetimeinserted is a site-local time",
+    scan=Scan("datetimeinserted", local=True), joins=("customfields",),
+    types=Types(text=("clientname", "shortname", "email", "phone", "transactionterms_transactiontermid"),
+                local=("datetimeinserted", "dateinserted"), bools=("postable",)),
+    children=(custom_fields("client custom field values"),
+              Child("orgs", key=("orgid",), columns={"orgid": "STRING", "orgname": "STRING", "archived": "BOOLEAN"},
+                    row=records.typed({"orgid": "STRING", "orgname": "STRING", "archived": "BOOLEAN"},
+                                      {"archived": flag}),
+                    refs={"orgid": "businessunits.orgid"}, doc="the client's business units, archived in each")),
+    refs={"transactionterms_transactiontermid": "transactionterms.transactiontermid"})
+INVOICES = zone(
+    "invoices", "invoiceid", "feed", "invoices (revenue), with their lines",
+    scan=UTC_SCAN, joins=("lineitems",),
+    types=Types(text=("invoicenumber", "status", "client_orgid", "task_taskid"), utc=CREATED[1:] + UPDATED[1:],
+                dates=CREATED[:1] + UPDATED[:1], money=("totalex", "totalinc"), bools=("isTaxInclusive",)),
+    children=(lines("invoice lines", ("qtyused", "qtybilled", "price", "total")),),
+    refs={"client_orgid": "clients.clientid", "task_taskid": "tasks.taskid"})
+QUOTES = zone(
+    "quotes", "quoteid", "feed", "quotes (pipeline), with their lines; no last-updated field exists",
+    scan=Scan("createddatetime", local=True), joins=("lineitems",),
+    types=Types(text=("quotename", "status", "client_orgid", "task_taskid"), local=("createddatetime",),
+                dates=("createddate",), money=("totalex", "totalinc")),
+    children=(lines("quote lines", ("qty", "cost", "sell")),),
+    refs={"client_orgid": "clients.clientid", "task_taskid": "tasks.taskid"})
+TASKLABOURS = zone(
+    "tasklabours", "lineid", "feed", "labour lines per job; soft-deleted lines leave the table",
+    scan=Scan("workdate", LOCAL_DAY, local=True), list_key="labours", id_filter="labourlineid",
+    soft_delete="deleted",
+    types=Types(text=("task_taskid", "user_userid", "worktype", "note"), dates=("workdate",),
+                local=("workdatetimestart", "deleteddatetime"), money=("hours", "cost", "sell"),
+                bools=("lablocked", "deleted")),
+    refs={"task_taskid": "tasks.taskid", "user_userid": "users.userid"})
+TASKMATERIALS = zone(
+    "taskmaterials", "lineid", "feed", "material lines per job; soft-deleted lines leave the table",
+    scan=Scan("dateused", LOCAL_DAY, local=True), list_key="materials", id_filter="materiallineid",
+    soft_delete="deleted",
+    types=Types(text=("task_taskid", "itemid", "item"), dates=("dateused",), local=("deleteddatetime",),
+                money=("quantity", "cost", "sell"), bools=("isinventory", "deleted")),
+    refs={"task_taskid": "tasks.taskid", "itemid": "inventory.itemid"})
+TIMESHEETS = zone(
+    "timesheets", "timesheetid", "window", "timesheet entries, productive and not; workdate is the only filter",
+    scan=Scan("workdate", LOCAL_DAY, local=True), lookback_days=35,
+    types=Types(text=("type", "user_userid", "task_taskid", "worktype_worktypeid"), dates=("workdate",),
+                local=("startdatetime",), money=("hours", "charge")),
+    refs={"user_userid": "users.userid", "task_taskid": "tasks.taskid"})
+PURCHASEORDERS = zone(
+    "purchaseorders", "purchaseorderid", "feed", "purchase orders (committed cost), with their lines",
+    scan=Scan("purchasedate", LOCAL_DAY, local=True), joins=("lineitems",),
+    types=Types(text=("ordernumber", "status", "supplier_orgid"), dates=("purchasedate",), money=("totalex",)),
+    children=(lines("purchase order lines", ("qtyordered", "cost", "total")),),
+    refs={"supplier_orgid": "suppliers.supplierid"})
+LOCATIONS = zone(
+    "locations", "locationid", "feed", "sites of jobs and assets",
+    scan=UTC_SCAN, joins=("customfields",),
+    types=Types(text=("locationname", "suburb", "state", "postcode", "linkedto_linkedtoid", "linkedto_linkedtotype"),
+                utc=CREATED[1:] + UPDATED[1:], dates=CREATED[:1] + UPDATED[:1], bools=("archived",)),
+    children=(custom_fields("location custom field values"),),
+    refs={"linkedto_linkedtoid": "clients.clientid"})
+CONTACTS = zone(
+    "contacts", "userid", "snapshot", "client and contractor people (only a created date to filter on)",
+    scan=UTC_SCAN, types=Types(text=("givennames", "surname", "contacttype", "org_orgid", "email"),
+                               utc=CREATED[1:], dates=CREATED[:1], bools=("archived",)),
+    refs={"org_orgid": "clients.clientid"})
+PROJECTS = zone(
+    "projects", "projectid", "snapshot", "projects (only a created date to filter on)",
+    scan=UTC_SCAN, types=Types(text=("projectnumber", "projectname", "status", "client_orgid"),
+                               utc=CREATED[1:], dates=CREATED[:1] + ("startdate", "enddate")),
+    refs={"client_orgid": "clients.clientid"})
+STAGES = zone(
+    "stages", "stageid", "snapshot", "project stages (no date filter: read whole with a where that lifts the "
+    "30-day default)", snapshot_where=clause("projectid", "!=", ""),
+    types=Types(text=("stagename", "status", "project_projectid")), refs={"project_projectid": "projects.projectid"})
+SCHEDULES = zone(
+    "schedules", "scheduleid", "window", "calendar entries; startdatetime is site-local",
+    scan=Scan("startdatetime", local=True), lookback_days=35,
+    types=Types(text=("scheduletype_typeid", "scheduledto_scheduledtoid"), dates=("startdate",),
+                local=("startdatetime",), bools=("ishidden", "islocked")),
+    refs={"scheduledto_scheduledtoid": "users.userid"})
+ASSETS = updated_zone(
+    "assets", "assetid", "maintained equipment; the filter names drop a 'd' of the output field names",
+    scan=Scan("lastupdatedatetimeutc"), updated=("lastupdatedatetimeutc",), order_field="lastupdatedatetimeutc",
+    joins=("customfields",),
+    types=Types(text=("assetname", "category_categoryid", "client_clientid", "serialnumber"), dates=("datecreated",)
+                + UPDATED[:1], utc=UPDATED[1:], bools=("archived",)),
+    children=(custom_fields("asset custom field values"),),
+    refs={"category_categoryid": "assetcategories.categoryid", "client_clientid": "clients.clientid"})
+BILLS = updated_zone(
+    "bills", "billid", "supplier invoices, with their lines",
+    scan=Scan("lastupdateddatetimeutc"), updated=("lastupdateddatetimeutc",), order_field="lastupdateddatetimeutc",
+    joins=("lineitems",),
+    types=Types(text=("billnumber", "status", "supplier_orgid"), dates=("dateinvoiced",) + UPDATED[:1],
+                utc=UPDATED[1:], money=("totalex", "totalinc")),
+    children=(lines("bill lines", ("qty", "price", "total")),),
+    refs={"supplier_orgid": "suppliers.supplierid"})
+TASKEXPENSES = zone(
+    "taskexpenses", "lineid", "feed", "expense lines per job",
+    scan=Scan("dateused", LOCAL_DAY, local=True), list_key="expenses", id_filter="expenselineid",
+    types=Types(text=("task_taskid", "description", "user_userid"), dates=("dateused",),
+                money=("quantity", "cost", "sell")),
+    refs={"task_taskid": "tasks.taskid", "user_userid": "users.userid"})
+INVENTORY = updated_zone(
+    "inventory", "itemid", "the parts catalogue; never-edited items have a blank last-updated time",
+    scan=UTC_SCAN, updated=("lastupdateddatetimeutc", "createddatetimeutc"), order_field="createddatetimeutc",
+    list_key="items",
+    types=Types(text=("partnumber", "description", "category_categoryid"), utc=CREATED[1:] + UPDATED[1:],
+                dates=CREATED[:1] + UPDATED[:1], money=("costex", "sell_task")),
+    refs={"category_categoryid": "inventorycategories.categoryid"})
+STOCKLEVELS = zone(
+    "inventorystocklevels", "itemid", "snapshot", "stock on hand per item and holder (no id of its own)",
+    scan=Scan("lastupdateddatetimeutc"), primary_key=("itemid", "assignedtotype", "assignedtoid"),
+    order=("lastupdateddatetimeutc|asc", "itemid|asc", "assignedtoid|asc"),
+    types=Types(text=("itemid", "assignedtotype", "assignedtoid"), utc=UPDATED[1:], dates=UPDATED[:1],
+                money=("quantity",)),
+    refs={"itemid": "inventory.itemid"})
+LOOKUPS = (
+    lookup("businessunits", "orgid", "business units", text=("businessunitname",)),
+    lookup("tasktypes", "tasktypeid", "task types", text=("tasktype",)),
+    lookup("substatus", "substatusid", "sub-statuses of tasks and quotes", list_key="substatuses",
+           text=("substatus", "substatustype")),
+    lookup("trackingcentres", "trackingcentreid", "tracking centres", text=("name",)),
+    lookup("userposition", "positionid", "user positions", list_key="userpositions", text=("Position",)),
+    lookup("priorities", "priorityid", "task priorities", text=("shortdescription",)),
+    lookup("transactionterms", "transactiontermid", "payment terms", text=("transactionterm",)),
+    lookup("permissiongroups", "groupid", "permission groups", text=("groupname",)),
+    lookup("assetcategories", "categoryid", "asset categories", text=("categoryname",)),
+    lookup("inventorycategories", "categoryid", "inventory categories", text=("categoryname",)),
+    lookup("customholders", "customholderid", "custom stock holders (vans)", text=("customholdername",)),
 )
-PAYMENTS = ZoneSpec(
-    "payments", "paymentid", "datepaid", "%Y/%m/%d", True, ("datepaid|asc", "paymentid|asc"),
-    {"paymentid": "STRING", "amount": MONEY, "totalamount": MONEY, "surchargeamount": MONEY,
-     "surchargepercentage": MONEY, "datepaid": "NAIVE_DATE", "paymentmethodname": "STRING", "reference": "STRING",
-     "notes": "STRING", "linkedto_linkedtoid": "STRING", "linkedto_linkedtotype": "STRING",
-     "receivedby_userid": "STRING", "receivedby_username": "STRING", "linkprocessed": "BOOLEAN",
-     "datelinkprocessed": "NAIVE_DATE"},
-    lambda tz: {"amount": decimal, "totalamount": decimal, "surchargeamount": decimal, "surchargepercentage": decimal,
-                "datepaid": naive_date, "linkprocessed": records.boolean, "datelinkprocessed": naive_date},
-    refs={"receivedby_userid": "users.userid"},
-    deletes="reconcile",
-    doc="payments received against invoices (read only); datepaid is a business date that edits never move",
-)
-ZONES = (USERS, SUPPLIERS, PAYMENTS)
+# In the entity reference's priority order (section 5.1); lookups last.
+ZONES = (TASKS, CLIENTS, INVOICES, QUOTES, TASKLABOURS, TASKMATERIALS, TIMESHEETS, PAYMENTS, USERS, PURCHASEORDERS,
+         LOCATIONS, CONTACTS, PROJECTS, STAGES, SCHEDULES, SUPPLIERS, ASSETS, BILLS, TASKEXPENSES, INVENTORY,
+         STOCKLEVELS, *LOOKUPS)
 assert NAMES == tuple(z.table for z in ZONES)
+
 DEFAULTS = {key: spec.default for key, spec in SPEC.items()}
 
 
@@ -675,18 +1000,33 @@ class ZoneSync:
         return {"mode": "feed", "t": position["t"], "done": list(position.get("done", [])), "group": None,
                 "signpost": None, "size": self.batch}
 
+    def start(self) -> dict[str, Any]:
+        """The token of a new traversal, by the zone's read kind and what earlier syncs completed."""
+        spec, incremental = self.spec, self.cfg["enable_incremental_sync"]
+        now = datetime.now(timezone.utc)
+        feed = self.entry.get("feed") if incremental and spec.read == "feed" else None
+        if feed:
+            if spec.deletes == "feed":  # this traversal collects the feed's deletes for deleted_pages
+                self.entry["deletes_pending"] = {"from": position(feed), "ids": []}
+            return self.feed_token(feed)
+        scan = {"mode": "scan", "where": spec.scan_where(self.cfg, now), "page": 1, "feed_from": None,
+                "size": self.size}
+        since = self.entry.get("since") if incremental else None
+        if since and spec.read == "updated":
+            bound = parse_iso(since) - SECOND
+            wheres = [clause(f, ">", where_time(bound), "and" if n == 0 else "or") for n, f in enumerate(spec.updated)]
+            return {**scan, "where": wheres, "order": list(spec.updated_order), "kind": "incremental"}
+        if since and spec.read == "window" and not deletes_due(self.entry, self.cfg):
+            # A rolling window on the business date; when the delete check is due, the whole zone is re-read
+            # instead (edits to older records show no other way).
+            start = now - timedelta(days=self.cfg["window_lookback_days"])
+            return {**scan, "where": spec.scan.where(start, self.cfg["timezone"]), "kind": "window"}
+        return scan
+
     def pages(self, window: Window) -> Iterator[Page]:
-        token = window.resume
-        if token is None:
-            feed = self.entry.get("feed") if self.cfg["enable_incremental_sync"] else None
-            if feed:
-                token = self.feed_token(feed)
-                if self.spec.deletes == "feed":  # this traversal collects the feed's deletes for deleted_pages
-                    self.entry["deletes_pending"] = {"from": position(feed), "ids": []}
-            else:
-                token = {"mode": "scan", "where": self.spec.scan_where(self.cfg, datetime.now(timezone.utc)),
-                         "page": 1, "feed_from": None, "size": self.size}
+        token = window.resume or self.start()
         self.position = token
+        spent = self.api.daily.spent if self.api else 0
         try:
             # The next page is fetched while this one is written. Safe although scan() and feed() record the
             # feed position in state just before their last page: a checkpoint taken earlier also holds this
@@ -698,43 +1038,83 @@ class ZoneSync:
                 yield from prefetch(self.feed(token))
         except BudgetExhausted as exc:
             raise BudgetExhausted(f"{exc}. {self.spec.table}: {self.describe(self.position)}; {self.delivered} rows "
-                                  "delivered by this sync", exc.resume_at) from None
+                                  f"delivered by this sync, {self.api.daily.spent - spent} requests counted against "
+                                  "the day", exc.resume_at) from None
+        self.report(spent)
+
+    def report(self, spent_before: int) -> None:
+        daily = self.api.daily
+        log.info(f"[{self.spec.table}] {daily.spent - spent_before} requests counted against the daily budget; "
+                 f"{daily.remaining if daily.remaining is not None else '?'} of {daily.limit or '?'} left today")
 
     def describe(self, token: dict[str, Any]) -> str:
         if token["mode"] == "scan":
-            return f"the first full load stopped before page {token['page']}"
+            what = {"incremental": "the last-updated read", "window": "the window re-read"}.get(
+                token.get("kind", ""), "the full load")
+            return (f"{what} stopped before page {token['page']} ({(token['page'] - 1) * token['size']} records "
+                    "read so far; the rest loads on the next syncs)")
         return f"the change feed stopped at lastupdateutc {token['t']}"
 
     def zone_query(self, wheres: list[str], orders: list[str], page: int, size: int, *, joins: bool = True) -> str:
         return query_string(self.spec.table, wheres, orders, page, size, self.spec.joins if joins else ())
 
+    def read(self, qs: str) -> tuple[list[dict], bool, Any]:
+        return self.api.page(self.spec.table, qs, self.spec.list_key or None)
+
+    def soft_deleted(self, row: dict[str, Any]) -> bool:
+        if not self.spec.soft_delete:
+            return False
+        try:
+            return bool(flag(row.get(self.spec.soft_delete)))
+        except ValueError:
+            raise ResponseError(f"{self.spec.table}: unreadable {self.spec.soft_delete} "
+                                f"{row.get(self.spec.soft_delete)!r}") from None
+
+    def ident(self, row: dict[str, Any]) -> str:
+        """The record's key value, as the state and the delete feed keep it."""
+        if len(self.spec.pk) == 1:
+            return str(row.get(self.spec.key) or "")
+        return json.dumps([row.get(k) for k in self.spec.pk], default=str)
+
     # First sync: scan the zone with an explicit wide where, in a stable order --------------------------------
     def scan(self, token: dict[str, Any]) -> Iterator[Page]:
         previous: list[str] | None = None
         size = token.get("size") or self.size  # frozen: a new page size would shift the page boundaries
+        where = token["where"]
+        wheres = where if isinstance(where, list) else [where] if where else []
         while True:
-            qs = self.zone_query([token["where"]], list(self.spec.order), token["page"], size)
-            rows, full, response = self.api.page(self.spec.table, qs)
+            qs = self.zone_query(wheres, list(token.get("order") or self.spec.order), token["page"], size)
+            rows, full, response = self.read(qs)
             if token["feed_from"] is None:
                 started = server_time(response) or datetime.now(timezone.utc)
                 token["feed_from"] = iso(started - FEED_MARGIN)
-            ids = [str(r.get(self.spec.key)) for r in rows]
+            ids = [self.ident(r) for r in rows]
             if rows and ids == previous:
                 raise PagingError(f"{self.spec.table}: page {token['page']} repeats the previous page")
             previous = ids
+            if self.spec.soft_delete:  # a soft-deleted line that was never delivered needs no row
+                rows = [r for r in rows if not self.soft_deleted(r)]
             self.delivered += len(rows)
             if full:
                 token = self.position = {**token, "page": token["page"] + 1}
                 yield Page(rows, token, response)
                 continue
-            # The load is complete: the change feed takes over from just before it began, and so does the
-            # reader of deletes in it (kept if an earlier load set it: re-reading deletes is harmless).
-            self.entry["feed"] = {"t": token["feed_from"], "done": []}
-            if self.spec.deletes == "feed":
-                self.entry.setdefault("deletes", {}).setdefault("feed", {"t": token["feed_from"], "done": []})
-            log.info(f"[{self.spec.table}] first full load complete; the change feed starts at {token['feed_from']}")
+            self.complete(token)
             yield Page(rows, None, response)
             return
+
+    def complete(self, token: dict[str, Any]) -> None:
+        """A traversal ended: the next one starts from just before this one began."""
+        if self.spec.read == "feed":
+            # The change feed takes over, and so does the reader of deletes in it (kept if an earlier load set
+            # it: re-reading deletes is harmless).
+            self.entry["feed"] = {"t": token["feed_from"], "done": []}
+            self.entry.setdefault("deletes", {}).setdefault("feed", {"t": token["feed_from"], "done": []})
+            log.info(f"[{self.spec.table}] first full load complete; the change feed starts at {token['feed_from']}")
+        elif self.spec.read in ("updated", "window"):
+            self.entry["since"] = token["feed_from"]
+            if self.spec.read == "window" and token.get("kind") != "window":
+                self.entry["full_at"] = time.time()  # a whole re-read: the next is due deletes_check_hours later
 
     # Later syncs: the lastupdate change feed, then the changed records by id -------------------------------
     def walk(self, token: dict[str, Any]) -> Iterator[tuple[list[Change], dict | None, Any, dict | None]]:
@@ -799,6 +1179,12 @@ class ZoneSync:
                 if end is not None:
                     pending["to"] = end
             rows = self.fetch_ids([zid for zid, deleted in states.items() if not deleted])
+            if self.spec.soft_delete:  # soft-deleted lines: deletes too, however the feed flagged them
+                gone = [str(r.get(self.spec.key)) for r in rows if self.soft_deleted(r)]
+                if gone and pending is not None:
+                    pending["ids"] = [*pending["ids"], *gone]
+                rows = [r for r in rows if not self.soft_deleted(r)]
+                self.delivered -= len(gone)
             if end is not None:
                 self.commit(end)
             yield Page(rows, next_token, response)
@@ -820,9 +1206,9 @@ class ZoneSync:
         got: list[dict] = []
         page = 1
         while True:
-            qs = self.zone_query([clause(self.spec.key, "IN", "*".join(ids))], [f"{self.spec.key}|asc"], page,
-                                 self.batch)
-            rows, full, _ = self.api.page(self.spec.table, qs)
+            qs = self.zone_query([clause(self.spec.id_filter or self.spec.key, "IN", "*".join(ids))],
+                                 [f"{self.spec.key}|asc"], page, self.batch)
+            rows, full, _ = self.read(qs)
             stray = [r.get(self.spec.key) for r in rows if str(r.get(self.spec.key)) not in wanted]
             if stray:
                 raise ResponseError(f"{self.spec.table}: the IN filter returned records that were not asked for "
@@ -869,8 +1255,7 @@ class ZoneSync:
         previous: list[str] | None = None
         page = 1
         while True:
-            rows, full, _ = self.api.page(zone, self.zone_query([where], list(self.spec.order), page, self.size,
-                                                                joins=False))
+            rows, full, _ = self.read(self.zone_query([where], list(self.spec.order), page, self.size, joins=False))
             ids = [str(r.get(key) or "") for r in rows]
             if any(not i for i in ids):
                 raise ResponseError(f"{zone}: a record without {key} in the id listing")
@@ -898,15 +1283,29 @@ class ZoneSync:
         spec = self.spec
         if spec.deletes == "feed":
             deletes: tuple[Any, ...] = (DeleteFeed(fetch=self.deleted_pages, doc=(
-                "delete feed: lastupdate entries with isdeleted set, read every sync (exempt from the daily "
-                "budget)")),)
+                "delete feed: lastupdate entries with isdeleted set" + (
+                    f", and records whose {spec.soft_delete} flag is set" if spec.soft_delete else "")
+                + ", read every sync (exempt from the daily budget)")),)
+        elif spec.deletes == "snapshot":
+            deletes = (Snapshot(doc="snapshot comparison: keys missing from a complete re-read"),)
         else:
             deletes = (Reconcile(ids=self.live_ids, doc=(
                 "id reconciliation every deletes_check_hours: a scan of the zone's ids, known ids it did not "
                 "list re-checked by id (the zone is not in the lastupdate feed's documented zones)")),)
-        return Table(name=spec.table, primary_key=(spec.key,), columns=spec.columns, cursor=None, fetch=self.pages,
-                     row=spec.row(self.cfg["timezone"]), read="feed", refs=spec.refs, children=spec.children,
-                     deletes=deletes, doc=spec.doc)
+        read = {"feed": "feed", "updated": "cursor", "window": "window", "snapshot": "full"}[spec.read]
+        doc = f"{spec.doc}. Read: {READ_KINDS[spec.read]}"
+        return Table(name=spec.table, primary_key=spec.pk, columns=spec.columns, cursor=None, fetch=self.pages,
+                     row=spec.row(self.cfg["timezone"]), read=read, refs=spec.refs, children=spec.children,
+                     deletes=deletes, doc=doc)
+
+
+def deletes_due(entry: dict[str, Any], cfg: dict[str, Any]) -> bool:
+    """Whether the table's id reconciliation is due (the window zones re-read all with it). A whole re-read
+    counts as a check: a first load spread over several days (whose syncs pause before any delete check) reads
+    the zone once, not once a day."""
+    marks = [entry.get("deletes", {}).get("checked_at"), entry.get("full_at")]
+    last = max((float(m) for m in marks if m is not None), default=None)
+    return last is None or time.time() - last >= float(cfg["deletes_check_hours"]) * 3600
 
 
 def tables(api: Api | None, cfg: dict[str, Any], state: dict[str, Any], names: Iterable[str]) -> list[Table]:
@@ -935,8 +1334,9 @@ def run(cfg: dict[str, Any], state: dict[str, Any], sink: Any, api: Api | None =
 def probe(spec: ZoneSpec) -> Callable[[dict[str, Any]], None]:
     """A one-record read of a zone: proves the signature, the credentials and the read permission."""
     def read(cfg: dict[str, Any]) -> None:
-        Api(cfg).page(spec.table, query_string(spec.table, [spec.scan_where(cfg, datetime.now(timezone.utc))],
-                                               page=1, page_size=1))
+        where = spec.scan_where(cfg, datetime.now(timezone.utc))
+        Api(cfg).page(spec.table, query_string(spec.table, [where] if where else [], page=1, page_size=1),
+                      spec.list_key or None)
     return read
 
 
@@ -951,11 +1351,14 @@ def configuration_form() -> Any:
 def update(configuration: dict[str, Any], state: dict[str, Any], sink: Any = None) -> None:
     """The SDK calls this with (configuration, state); tests and benchmarks pass an in-memory sink."""
     cfg = settings(configuration)
+    spaced = SpacedCheckpoints(sink or FivetranSink(), cfg["checkpoint_seconds"])
     try:
-        run(cfg, state, sink or FivetranSink())
+        run(cfg, state, spaced)
     except SyncError as exc:
         log.severe(str(exc))
         raise
+    finally:
+        spaced.force()  # the last deferred checkpoint, also when the sync fails
 
 
 connector = Connector(update=update, schema=schema, configuration_form=configuration_form)

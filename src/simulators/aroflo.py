@@ -1,6 +1,8 @@
 """Simulator of the AroFlo zone API (see the AroFlo API notes, section 9 "Simulator decisions").
 
-One endpoint, ``GET /?zone=users|suppliers|payments|lastupdate``. Implemented decisions:
+One endpoint, ``GET /?zone=<zone>|lastupdate``: users, suppliers and payments as written here, and the
+field-service zones from their declarations in ``simulators.aroflo_zones`` (``tasks=`` sets their volume).
+Implemented decisions:
 
 - Auth: HMAC-SHA512 over ``METHOD+[HostIP+]+Accept+Authorization+afdatetimeutc+<raw query string>``, checked
   against the query string exactly as received; hex compared case-insensitively. ``afdatetimeutc`` more than
@@ -17,8 +19,9 @@ One endpoint, ``GET /?zone=users|suppliers|payments|lastupdate``. Implemented de
 - ``order=field|asc|desc`` (repeatable, any filterable field; default creation order); ``page`` from 1,
   ``pageSize`` default 500 and clamped to 500; ``maxpageresults`` echoes the effective size (a string for
   users and suppliers, a number for payments); no ``page``: everything, subject to the 3.5 MB cap.
-- Users carry no created/updated fields. ``lastupdate`` lists every user, supplier and payment with its last
-  change (an edit moves it; ``datepaid`` and supplier dates never move).
+- Users carry created/updated fields (the newer examples). ``lastupdate`` lists the feed's documented zones
+  only (suppliers and the declared feed zones; not users or payments) with each record's last change (an
+  edit moves it; ``datepaid`` and supplier dates never move) and, for deletes, ``isdeleted`` = 1.
 - Limits: 3 per second, 120 per minute, 2,000 per day (all configurable), 20,000 per day for GETs whose only
   ``where`` is an equality on the id field; ``lastupdate`` is exempt from the daily counts. Days roll over at
   00:00 Australia/Melbourne (``roll_day()`` does it on demand). Six ``X-RateLimit-*`` headers on every answer.
@@ -48,6 +51,7 @@ from zoneinfo import ZoneInfo
 
 from werkzeug.wrappers import Request, Response
 
+from .aroflo_zones import DECLS, UTC_DT, ZoneDecl, moment, naive, volume, write
 from .harness import Dataset, Faults, SimApp, first_true, kept, nth_kept, serve_forever
 
 MELBOURNE = ZoneInfo("Australia/Melbourne")
@@ -111,16 +115,22 @@ class Zone:
     def __init__(self, name: str, key: str, data: Dataset, record: Callable[[int], dict[str, Any]],
                  fields: dict[str, tuple[str, Callable[[int], Any]]], default_field: str, *,
                  scan_fields: tuple[str, ...] = (), label: Callable[[int], datetime] | None = None,
-                 joins: tuple[str, ...] = (), feed_deletes: bool = False):
+                 joins: tuple[str, ...] = (), feed_deletes: bool = False, in_feed: bool = True,
+                 list_key: str = "", join_map: dict[str, str] | None = None, decl: ZoneDecl | None = None):
         self.name, self.key, self.data, self.record = name, key, data, record
         self.fields, self.default_field = fields, default_field
         self.scan_fields, self.label = frozenset(scan_fields), label
-        self.joins = frozenset(joins)  # areas filled only when asked for with join=; else empty placeholders
+        self.joins = frozenset(joins)
+        # join name -> the area it fills; an area not joined comes back as an empty placeholder
+        self.join_map = join_map if join_map is not None else {j: j for j in joins}
         self.feed_deletes = feed_deletes  # a deletion shows in lastupdate as an entry with isdeleted = 1
+        self.in_feed = in_feed  # the lastupdate feed lists this zone's changes
+        self.list_key = list_key or name  # the zoneresponse key of the records (inventory: items)
+        self.decl = decl
 
 
 class AroFloSim(SimApp):
-    def __init__(self, users: int = 120, suppliers: int = 80, payments: int = 150, *, tie: int = 1,
+    def __init__(self, users: int = 120, suppliers: int = 80, payments: int = 150, *, tasks: int = 0, tie: int = 1,
                  secret_key: str = "sim-secret-key", uencoded: str = "dGVzdC11c2Vy", pencoded: str = "cGFzc3dvcmQ=",
                  org_encoded: str = "JCdKUyZRMCAgCg==", per_second: int | None = 3, per_minute: int | None = 120,
                  daily: int | None = 2000, secondary_daily: int = 20000, size_cap: int = SIZE_CAP,
@@ -177,8 +187,13 @@ class AroFloSim(SimApp):
             "payments": Zone("payments", "paymentid", self.payments, self.payment, {
                 "paymentid": ("str", lambda i: self.payment_id(i)),
                 "datepaid": ("date", self.payment_date),
-            }, "datepaid", scan_fields=("datepaid",), label=self.payment_date),
+            }, "datepaid", scan_fields=("datepaid",), label=self.payment_date, in_feed=False),
         }
+        self.zones["users"].in_feed = False  # the feed's documented zones do not include users or payments
+        self.soft_deleted: dict[tuple[str, int], datetime] = {}  # (zone, index) -> when, for line zones
+        for n, decl in enumerate(DECLS):  # the field-service zones, from their declarations
+            data = Dataset(volume(decl, tasks), tie=tie, step=step, seed=seed + 10 + n, clock=clock)
+            self.zones[decl.name] = self.declared_zone(decl, data)
 
     # Clock ---------------------------------------------------------------------------------------
     def now(self) -> datetime:
@@ -194,6 +209,64 @@ class AroFloSim(SimApp):
         """Start a new AroFlo day now (as 00:00 Australia/Melbourne would)."""
         with self._limit_lock:
             self.daily_used = self.secondary_used = 0
+
+    # Declared zones ------------------------------------------------------------------------------
+    def zone_id(self, zone: str, i: int) -> str:
+        z = self.zones[zone]
+        return encode_id(z.decl.prefix, i) if z.decl else z.fields[z.key][1](i)
+
+    def declared_zone(self, decl: ZoneDecl, data: Dataset) -> Zone:
+        name = decl.name
+        fields: dict[str, tuple[str, Callable[[int], Any]]] = {decl.key: ("str", lambda i: encode_id(decl.prefix, i))}
+        for field_name, spec in decl.dates.items():
+            fields[field_name] = ("date", self._date_getter(decl, field_name, spec))
+        for alias, target in decl.aliases.items():
+            fields[alias] = fields[target]
+        for field_name, path in decl.extra_fields.items():
+            fields[field_name] = ("str", self._path_getter(name, path))
+        return Zone(name, decl.key, data, lambda i: self.declared_record(decl, i), fields,
+                    decl.default_field, joins=tuple(decl.joins.values()), feed_deletes=decl.feed,
+                    in_feed=decl.feed, list_key=decl.list_key, join_map=dict(decl.joins), decl=decl)
+
+    def _date_getter(self, decl: ZoneDecl, field_name: str, spec: Any) -> Callable[[int], datetime]:
+        def get(i: int) -> datetime:
+            if self._unset(decl, field_name, i):
+                return datetime.min  # an unset date matches no ``>`` filter
+            return naive(moment(self, decl, spec, i), spec)
+        return get
+
+    def _path_getter(self, zone: str, path: tuple[str, ...]) -> Callable[[int], Any]:
+        def get(i: int) -> Any:
+            value: Any = self.zones[zone].record(i)
+            for part in path:
+                value = value.get(part, "") if isinstance(value, dict) else ""
+            return value
+        return get
+
+    def _unset(self, decl: ZoneDecl, field_name: str, i: int) -> bool:
+        data = self.zones[decl.name].data
+        return field_name in decl.unset_until_edited and i < data.n and data.version(i) == 0
+
+    def declared_record(self, decl: ZoneDecl, i: int) -> dict[str, Any]:
+        data = self.zones[decl.name].data
+        record: dict[str, Any] = {} if decl.hidden_key else {decl.key: encode_id(decl.prefix, i)}
+        record.update(decl.build(self, data.rng(i), i))
+        for field_name, spec in decl.dates.items():
+            unset = self._unset(decl, field_name, i)
+            record[field_name] = (" " if " " in spec.fmt else "") if unset else write(moment(self, decl, spec, i),
+                                                                                        spec)
+        if decl.soft_delete:
+            live, dead = decl.soft_delete
+            when = self.soft_deleted.get((decl.name, i))
+            local = when.astimezone(MELBOURNE) if when else None
+            record.update({"deleted": dead if when else live,
+                           "deleteddate": local.strftime("%Y/%m/%d") if local else "",
+                           "deleteddatetime": local.strftime("%Y/%m/%d %H:%M:%S") if local else " "})
+        return record
+
+    def alive(self, zone: str, i: int) -> bool:
+        """In the zone and not soft-deleted (a soft-deleted line is still listed, with ``deleted`` set)."""
+        return self.zones[zone].data.exists(i) and (zone, i) not in self.soft_deleted
 
     # Records -------------------------------------------------------------------------------------
     def created(self, data: Dataset, i: int) -> datetime:
@@ -236,6 +309,10 @@ class AroFloSim(SimApp):
         # Drawn after every other field, so the fields above keep their values.
         record["permissiongroups"] = [{"groupid": encode_id("G", g), "groupname": GROUPS[g]}
                                       for g in sorted(rng.sample(range(len(GROUPS)), rng.randrange(3)))]
+        created, updated = self.created(self.users, i), self.users.time(i).astimezone(timezone.utc)
+        record.update({"createdutc": created.strftime("%Y/%m/%d"), "createddatetimeutc": created.strftime(UTC_DT),
+                       "lastupdatedutc": updated.strftime("%Y/%m/%d"),
+                       "lastupdateddatetimeutc": updated.strftime(UTC_DT)})
         return record
 
     def supplier_local_created(self, i: int) -> datetime:
@@ -308,6 +385,8 @@ class AroFloSim(SimApp):
         out = []
         order = 0
         for zone in self.zones.values():
+            if not zone.in_feed:
+                continue
             for i in zone.data.all():
                 if not zone.data.exists(i):
                     if (zone.name, i) in self.deleted_at:
@@ -324,15 +403,19 @@ class AroFloSim(SimApp):
         deleted = not zone.data.exists(i)
         if when is None:
             when = self.deleted_at[(zone.name, i)] if deleted else zone.data.time(i).astimezone(timezone.utc)
-        return {"isdeleted": int(deleted), "zoneid": zone.fields[zone.key][1](i), "zonename": zone.name,
+        return {"isdeleted": int(deleted), "zoneid": self.zone_id(zone.name, i), "zonename": zone.name,
                 "zoneidreference": zone.key, "lastupdateutc": when.strftime("%Y/%m/%d %H:%M:%S")}
 
     def delete(self, zone: str, i: int) -> str:
         """Delete one record now: it leaves every listing (with its nested custom fields, groups and orgs); in
         a zone the feed covers (suppliers) the lastupdate feed lists it with isdeleted = 1 from now on."""
         z = self.zones[zone]
-        ident = z.fields[z.key][1](i)
+        ident = self.zone_id(zone, i)
         with z.data.lock:
+            if z.decl and z.decl.soft_delete:  # the line stays, marked deleted; its change shows in the feed
+                self.soft_deleted[(zone, i)] = self.now_second()
+                z.data.edit(i)
+                return ident
             if z.feed_deletes:
                 self.deleted_at[(zone, i)] = self.now_second()
             z.data.delete(i)
@@ -346,10 +429,10 @@ class AroFloSim(SimApp):
         for k in range(n):
             for name in names[k % len(names):] + names[:k % len(names)]:  # the next zone that has a record left
                 data = self.zones[name].data
-                pick = next((i for i in (rng.randrange(data.size) for _ in range(50) if data.size) if data.exists(i)),
-                            None)
+                pick = next((i for i in (rng.randrange(data.size) for _ in range(50) if data.size)
+                             if self.alive(name, i)), None)
                 if pick is None:  # mostly deleted already: look at them all
-                    alive = [i for i in data.all() if data.exists(i)]
+                    alive = [i for i in data.all() if self.alive(name, i)]
                     pick = rng.choice(alive) if alive else None
                 if pick is not None:
                     out.append((name, self.delete(name, pick)))
@@ -358,7 +441,7 @@ class AroFloSim(SimApp):
 
     def truth(self, zone: str) -> dict[str, dict[str, Any]]:
         z = self.zones[zone]
-        return {z.fields[z.key][1](i): z.record(i) for i in z.data.all() if z.data.exists(i)}
+        return {self.zone_id(zone, i): z.record(i) for i in z.data.all() if self.alive(zone, i)}
 
     # HTTP ----------------------------------------------------------------------------------------
     def envelope(self, request: Request, status: str, message: str, zoneresponse: dict | None = None,
@@ -479,9 +562,11 @@ class AroFloSim(SimApp):
                 rows, message = self.query_zone(self.zones[zone_name], wheres, orders, window, joins)
         except ValueError:
             return self.envelope(request, "1", MSG_REQUEST)
-        list_key = "lastupdates" if zone_name == "lastupdate" else zone_name
+        list_key = "lastupdates" if zone_name == "lastupdate" else self.zones[zone_name].list_key
+        numeric = zone_name == "payments" or (zone_name in self.zones and not self.zones[zone_name].in_feed
+                                              and self.zones[zone_name].decl is not None)
         response: dict[str, Any] = {
-            "maxpageresults": effective if zone_name == "payments" else str(effective),
+            "maxpageresults": effective if numeric else str(effective),
             "pagenumber": str(page or 1),
             "queryresponsetimes": {list_key: 2},
             list_key: rows,
@@ -504,16 +589,19 @@ class AroFloSim(SimApp):
                    window: tuple[int, int] | None = None, joins: set[str] | frozenset[str] = frozenset()
                    ) -> tuple[list[dict], str]:
         rows, message = self._query_zone(zone, wheres, orders, window)
-        for area in zone.joins - set(joins):  # not joined: the empty placeholder AroFlo sends
-            for row in rows:
-                row[area] = []
+        for join, area in zone.join_map.items():
+            if join not in joins:  # not joined: the empty placeholder AroFlo sends
+                for row in rows:
+                    row[area] = []
         return rows, message
 
     def _query_zone(self, zone: Zone, wheres: list[str], orders: list[str],
                     window: tuple[int, int] | None = None) -> tuple[list[dict], str]:
         message = OK
         source: Any = zone.data.all()
-        if not wheres:
+        if not wheres and not zone.default_field:
+            test = lambda i: True  # noqa: E731 - a lookup zone: no default filter
+        elif not wheres:
             kind, get = zone.fields[zone.default_field]
             horizon = self.now() - timedelta(days=30)
             horizon_naive = (horizon.astimezone(MELBOURNE) if not zone.default_field.endswith("utc")
@@ -707,7 +795,7 @@ class AroFloSim(SimApp):
             if len(orders) != 1 or field.lower() != "lastupdateutc" or direction.lower() == "desc":
                 return None
         zone = self.zones.get(name)
-        if zone is None:
+        if zone is None or not zone.in_feed:
             return []  # zonename is compared exactly: no entry is called that
         data = zone.data
         changed, gone_set, size = data.view()
@@ -769,6 +857,8 @@ class AroFloSim(SimApp):
             return None
         values = clause[3].split("*") if clause[2].upper() == "IN" else [clause[3]]
         ident = zone.fields[zone.key][1]
+        if zone.decl and zone.decl.hidden_key:
+            return None
         found: set[int] = set()
         for value in values:
             i = _decode_index(value)
@@ -783,7 +873,7 @@ def _decode_index(value: str) -> int | None:
         text = base64.b64decode(value.encode("ascii"), validate=True).decode("ascii")
     except (binascii.Error, ValueError):
         return None
-    digits = text[1:-1]
+    digits = text[:-1].lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
     if len(text) < 3 or not text.endswith("~") or not digits.isdigit():
         return None
     return int(digits)
@@ -940,9 +1030,10 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=300)
     parser.add_argument("--suppliers", type=int, default=200)
     parser.add_argument("--payments", type=int, default=600)
+    parser.add_argument("--tasks", type=int, default=0, help="tasks; the other field-service zones scale with it")
     parser.add_argument("--daily", type=int, default=2000, help="daily request budget")
     args = parser.parse_args()
-    app = AroFloSim(args.users, args.suppliers, args.payments, daily=args.daily)
+    app = AroFloSim(args.users, args.suppliers, args.payments, tasks=args.tasks, daily=args.daily)
     print(f"demo credentials: secret_key={app.secret_key} uencoded={app.uencoded} pencoded={app.pencoded} "
           f"org_encoded={app.org_encoded}", flush=True)
     serve_forever(app, args.port, f"AroFlo simulator ({args.users} users, {args.suppliers} suppliers, "
