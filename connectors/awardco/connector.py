@@ -14,7 +14,6 @@ Two sources, chosen by `users_source`:
 
 from __future__ import annotations
 
-import copy
 import csv
 import io
 import re
@@ -55,7 +54,7 @@ from synckit import (
     sync_tables,
 )
 from synckit.config import is_loopback
-from synckit.sink import Sink
+from synckit.sink import Sink, SpacedCheckpoints
 
 # The selectable tables, in sync order; user_metadata comes with user. Opt-in tables sync only when named.
 NAMES = ("user", *(r.table for r in ar.REPORTS))
@@ -110,8 +109,7 @@ SPEC = {
                            description="whole UTC days of event reports re-read every sync (late rows, corrections)"),
     "status_lookback_days": Field(kind=int, default=90, minimum=1, maximum=731,
                                   description="days of Recognition Status re-read every sync (its rows change)"),
-    "checkpoint_seconds": Field(kind=float, default=10.0, minimum=0, maximum=3600,
-                                description="the shortest time between two checkpoints (0: after every page)"),
+    **selection.checkpoints(),
     "concurrent_tasks": Field(kind=int, default=2, minimum=1, maximum=12,
                               description="report tasks started per report at the start of a sync, so they "
                                           "generate while other tables are read"),
@@ -422,36 +420,6 @@ def probe_users(cfg: dict[str, Any]) -> None:
 
 def configuration_form() -> Any:
     return setup.form(SPEC, setup.checks(settings, {"user": probe_users}))
-
-
-class SpacedCheckpoints:
-    """Rows go to the sink at once; checkpoints at most every ``seconds`` (0: every one), since each one
-    commits a batch to the destination. A deferred checkpoint keeps a copy of the state it was given (a
-    consistent point), written by the next one, by ``force`` or at the end. Skipping one only moves the
-    resume point back: the rows after it are read again and upserted by key."""
-
-    def __init__(self, sink: Sink, seconds: float, clock: Callable[[], float] = time.monotonic):
-        self.sink, self.seconds, self.clock = sink, seconds, clock
-        self.last = clock()
-        self.pending: dict[str, Any] | None = None
-
-    def upsert(self, table: str, row: dict[str, Any]) -> None:
-        self.sink.upsert(table, row)
-
-    def delete(self, table: str, keys: dict[str, Any]) -> None:
-        self.sink.delete(table, keys)
-
-    def checkpoint(self, state: dict[str, Any]) -> None:
-        if self.clock() - self.last >= self.seconds:
-            self.force(state)
-        else:
-            self.pending = copy.deepcopy(state)
-
-    def force(self, state: dict[str, Any] | None = None) -> None:
-        state = state if state is not None else self.pending
-        if state is not None:
-            self.sink.checkpoint(state)
-            self.last, self.pending = self.clock(), None
 
 
 def chosen(cfg: dict[str, Any]) -> list[str]:

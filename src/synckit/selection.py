@@ -58,3 +58,10 @@ def policy(cfg: dict[str, Any], clock: Callable[[], float] | None = None) -> Del
     if clock is not None:
         kwargs["clock"] = clock
     return DeletePolicy(**kwargs)
+
+
+def checkpoints(default: float = 10.0) -> dict[str, Field]:
+    """The ``checkpoint_seconds`` key of connectors whose sinks are ``SpacedCheckpoints``."""
+    return {"checkpoint_seconds": Field(kind=float, default=default, minimum=0, maximum=3600,
+                                        description="the shortest time between two checkpoints (0: after every "
+                                                    "page)")}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import json
+import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 
@@ -29,6 +31,37 @@ class FivetranSink:
 
     def checkpoint(self, state: dict[str, Any]) -> None:
         self._op.checkpoint(state=copy.deepcopy(state))
+
+
+class SpacedCheckpoints:
+    """Rows go to the sink at once; checkpoints at most every ``seconds`` (0: every one), since each one
+    commits a batch to the destination. A deferred checkpoint keeps a copy of the state it was given (a
+    consistent point), written by the next one, by ``force`` or at the end. Skipping one only moves the
+    resume point back: the rows after it are read again and upserted by key, and deletes sent after it are
+    found again by the feeds and checks that found them."""
+
+    def __init__(self, sink: Sink, seconds: float, clock: Callable[[], float] = time.monotonic):
+        self.sink, self.seconds, self.clock = sink, seconds, clock
+        self.last = clock()
+        self.pending: dict[str, Any] | None = None
+
+    def upsert(self, table: str, row: dict[str, Any]) -> None:
+        self.sink.upsert(table, row)
+
+    def delete(self, table: str, keys: dict[str, Any]) -> None:
+        self.sink.delete(table, keys)
+
+    def checkpoint(self, state: dict[str, Any]) -> None:
+        if self.clock() - self.last >= self.seconds:
+            self.force(state)
+        else:
+            self.pending = copy.deepcopy(state)
+
+    def force(self, state: dict[str, Any] | None = None) -> None:
+        state = state if state is not None else self.pending
+        if state is not None:
+            self.sink.checkpoint(state)
+            self.last, self.pending = self.clock(), None
 
 
 class Crash(Exception):
