@@ -28,7 +28,6 @@ How a table is read (one traversal per sync and table, resumable after a crash):
 from __future__ import annotations
 
 import itertools
-import json
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -42,7 +41,6 @@ from synckit import (
     ApiError,
     Backoff,
     Field,
-    FivetranSink,
     Http,
     Page,
     PagingError,
@@ -67,7 +65,7 @@ from synckit import (
 from synckit.errors import ConfigError
 from synckit.oauth import client_credentials
 from synckit.records import parse_iso, to_utc_iso
-from synckit.sink import Sink
+from synckit.sink import Sink, production
 
 
 def _deployment_problem(value: str) -> str | None:
@@ -944,46 +942,16 @@ def configuration_form() -> Any:
     return setup.form(SPEC, setup.checks(settings, {name: probe(name) for name in NAMES}, connect=connect))
 
 
-class Coalesced:
-    """Forwards a checkpoint once ``rows`` rows were written since the last one, or ``seconds`` passed, and at
-    the end. The destination commits every waiting row of every table at each checkpoint, at a cost that grows
-    with the number of tables; most of the 38 tables are read in one short page per sync, so checkpointing
-    each page would cost more than reading it. A forwarded state covers every row written before it."""
-
-    def __init__(self, sink: Sink, *, rows: int = 1000, seconds: float = 30.0,
-                 clock: Callable[[], float] = time.monotonic):
-        self.sink, self.limit, self.seconds, self.clock = sink, rows, seconds, clock
-        self.rows, self.last, self.pending = 0, clock(), None
-
-    def upsert(self, table: str, row: dict[str, Any]) -> None:
-        self.sink.upsert(table, row)
-        self.rows += 1
-
-    def delete(self, table: str, keys: dict[str, Any]) -> None:
-        self.sink.delete(table, keys)
-        self.rows += 1
-
-    def checkpoint(self, state: dict[str, Any]) -> None:
-        self.pending = json.loads(json.dumps(state))  # the state as of now: later changes are not covered yet
-        if self.rows >= self.limit or self.clock() - self.last >= self.seconds:
-            self.close()
-
-    def close(self) -> None:
-        if self.pending is not None:
-            self.sink.checkpoint(self.pending)
-            self.pending, self.rows, self.last = None, 0, self.clock()
-
-
 def update(configuration: dict[str, Any], state: dict[str, Any], sink: Sink | None = None) -> None:
     """The SDK calls this with (configuration, state); tests and benchmarks pass an in-memory sink."""
     if sink is not None:
         run(configuration, state, sink)
         return
-    coalesced = Coalesced(FivetranSink())
+    spaced = production()
     try:
-        run(configuration, state, coalesced)
+        run(configuration, state, spaced)
     finally:
-        coalesced.close()  # the last state reached, also when the sync fails: it covers what was written
+        spaced.force()  # the last state reached, also when the sync fails: it covers what was written
 
 
 connector = Connector(update=update, schema=schema, configuration_form=configuration_form)

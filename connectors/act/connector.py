@@ -46,7 +46,6 @@ from synckit import (
     Backoff,
     Child,
     Field,
-    FivetranSink,
     Http,
     KeySet,
     Page,
@@ -69,6 +68,7 @@ from synckit import (
     sync_tables,
 )
 from synckit.config import is_loopback
+from synckit.sink import production
 from synckit.sync import SyncResult
 from synckit.table import snake
 
@@ -879,7 +879,14 @@ def update(configuration: Mapping[str, Any], state: dict[str, Any], sink: Any = 
         log.warning(f"protocol is http: the password and tokens travel unencrypted to {host}; use https where "
                     "the server offers it")
     log.info(f"Act! Web API at {cfg['base_url']}, database {cfg['database_name']!r}")
-    run(cfg, state, sink or FivetranSink())
+    if sink is not None:
+        run(cfg, state, sink)
+        return
+    spaced = production()
+    try:
+        run(cfg, state, spaced)
+    finally:
+        spaced.force()  # the last state reached, also when the sync fails: it covers what was written
 
 
 def run(cfg: Mapping[str, Any], state: dict[str, Any], sink: Any) -> SyncResult:

@@ -28,7 +28,6 @@ from synckit import (
     ConfigError,
     DeleteFeed,
     Field,
-    FivetranSink,
     Http,
     KeySet,
     LinkHeader,
@@ -51,7 +50,7 @@ from synckit import (
 )
 from synckit.config import is_loopback
 from synckit.errors import OriginError
-from synckit.sink import Sink
+from synckit.sink import Sink, production
 from synckit.sync import server_time
 from synckit.table import snake
 
@@ -963,7 +962,17 @@ def configuration_form() -> Any:
 def update(configuration: dict[str, Any], state: dict[str, Any], sink: Sink | None = None) -> None:
     """The SDK calls this with (configuration, state); tests and benchmarks pass an in-memory sink."""
     cfg = settings(configuration)
-    sink = sink or FivetranSink()
+    if sink is not None:
+        sync(cfg, state, sink)
+        return
+    spaced = production()
+    try:
+        sync(cfg, state, spaced)
+    finally:
+        spaced.force()  # the last state reached, also when the sync fails: it covers what was written
+
+
+def sync(cfg: dict[str, Any], state: dict[str, Any], sink: Sink) -> None:
     now = datetime.now(timezone.utc)
     go, start = plan(cfg, state, now)
     if not go:

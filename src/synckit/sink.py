@@ -40,19 +40,23 @@ class SpacedCheckpoints:
     resume point back: the rows after it are read again and upserted by key, and deletes sent after it are
     found again by the feeds and checks that found them."""
 
-    def __init__(self, sink: Sink, seconds: float, clock: Callable[[], float] = time.monotonic):
-        self.sink, self.seconds, self.clock = sink, seconds, clock
+    def __init__(self, sink: Sink, seconds: float, clock: Callable[[], float] = time.monotonic, *,
+                 rows: int | None = None):
+        self.sink, self.seconds, self.clock, self.limit = sink, seconds, clock, rows
         self.last = clock()
+        self.rows = 0  # rows and deletes sent since the last checkpoint written
         self.pending: dict[str, Any] | None = None
 
     def upsert(self, table: str, row: dict[str, Any]) -> None:
         self.sink.upsert(table, row)
+        self.rows += 1
 
     def delete(self, table: str, keys: dict[str, Any]) -> None:
         self.sink.delete(table, keys)
+        self.rows += 1
 
     def checkpoint(self, state: dict[str, Any]) -> None:
-        if self.clock() - self.last >= self.seconds:
+        if self.clock() - self.last >= self.seconds or (self.limit is not None and self.rows >= self.limit):
             self.force(state)
         else:
             self.pending = copy.deepcopy(state)
@@ -61,7 +65,14 @@ class SpacedCheckpoints:
         state = state if state is not None else self.pending
         if state is not None:
             self.sink.checkpoint(state)
-            self.last, self.pending = self.clock(), None
+            self.last, self.pending, self.rows = self.clock(), None, 0
+
+
+def production(seconds: float = 30.0, rows: int = 1000) -> SpacedCheckpoints:
+    """The SDK's operations with a checkpoint every ``rows`` rows or ``seconds``: the destination commits every
+    waiting row of every table at each checkpoint, at a cost that grows with the number of tables, and most
+    tables of a wide connector are one short page per sync. Call ``force()`` when the sync ends or fails."""
+    return SpacedCheckpoints(FivetranSink(), seconds, rows=rows)
 
 
 class Crash(Exception):
