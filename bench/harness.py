@@ -97,11 +97,11 @@ def _serve_kit(name: str, size: int, large: bool, ports: Any, stop: Any, logs: A
         logs.put([(r.method, r.path, r.query, r.status) for r in sim.log])
 
 
-def sync_remote(kit: Kit, remote: Remote) -> Run:
+def sync_remote(kit: Kit, remote: Remote, **overrides: str) -> Run:
     """One full sync against a remote simulator; requests are counted from its log afterwards."""
     sink = CountingSink()
     started = time.perf_counter()
-    connector(kit.name).update(kit.config(remote.sim, remote.url), {}, sink)
+    connector(kit.name).update({**kit.config(remote.sim, remote.url), **overrides}, {}, sink)
     return Run(sink.upserts, time.perf_counter() - started, 0, 0, {})
 
 

@@ -87,6 +87,8 @@ def write(results: dict[str, dict[str, Any]], scaling: list[dict[str, Any]] | No
         "Each connector's `update()` runs in-process with a counting sink (no `fivetran debug`) against its",
         "simulator on 127.0.0.1. Timings on a shared 2-core machine are noisy, so the figures are ratios of",
         "measurements taken in the same run.",
+        "Requests per table against the ideal (first load, incremental after 1% edits, delete checks) are in",
+        "[TABLES.md](TABLES.md) (`make bench-tables`).",
         "",
         "## Throughput ratio",
         "",

@@ -437,6 +437,7 @@ def test_service_management_tables_first_sync_edits_deletes_restores_and_kills(t
         # The trashed workflow is restored: read again by id, its tasks return with the id listing that
         # the restore makes due; kill -9 at random points of syncs that have edits to read; two syncs settle.
         sim.restore("workflows", workflow)
+        assert sim.statuses() == {200: len(sim.log)}  # paced under the documented limits: no 429 so far
         for _ in range(2):
             edit_everywhere(sim, rng, 1)
             event = threading.Event()
@@ -447,4 +448,6 @@ def test_service_management_tables_first_sync_edits_deletes_restores_and_kills(t
         assert conn.debug(cfg).returncode == 0
         check_all(conn, sim)
         assert cascaded <= {k[0] for k, d in flags(conn, "tasks", ("id",)).items() if not d}
-        assert sim.statuses() == {200: len(sim.log)}
+        # A process started right after a kill cannot know the burst its predecessor sent in the last 2 s, so
+        # a 429 may meet it there; it is retried, and nothing else but success is allowed.
+        assert set(sim.statuses()) <= {200, 429}

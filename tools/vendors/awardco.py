@@ -153,6 +153,7 @@ def kit() -> Kit:
                        "overrides": {"requests_per_minute": "600"}, "limit": (20, 2.0), "headers": False},
             "port": 8104,
             "demo_size": 2500,
+            "throughput_config": {"tables": "user"},  # the users list: plain GETs a bare loop can replay
             "demo_config": {"users_source": "report"},
             "page_size": ("page_size", 20),
             "paths": {"user": "/api/users"},
