@@ -42,3 +42,24 @@ def test_zero_seconds_writes_every_checkpoint():
     for n in range(3):
         spaced.checkpoint({"n": n})
     assert inner.checkpoints == 3
+
+
+def test_deliver_uses_a_given_sink_and_writes_the_last_checkpoint_of_a_failed_sync(monkeypatch):
+    import pytest
+
+    from synckit import sink as sink_module
+
+    given = MemorySink()
+    sink_module.deliver(lambda out: out.checkpoint({"n": 1}), given)
+    assert given.checkpoints == 1  # a test's sink is used as it is: every checkpoint goes through
+
+    inner = MemorySink()
+    monkeypatch.setattr(sink_module, "production", lambda: SpacedCheckpoints(inner, 3600, clock=lambda: 0.0))
+
+    def failing(out):
+        out.checkpoint({"page": 7})
+        raise RuntimeError("table failed")
+
+    with pytest.raises(RuntimeError):
+        sink_module.deliver(failing, None)
+    assert inner.checkpoints == 1 and inner.state == {"page": 7}

@@ -65,7 +65,7 @@ from synckit import (
 from synckit.errors import ConfigError
 from synckit.oauth import client_credentials
 from synckit.records import parse_iso, to_utc_iso
-from synckit.sink import Sink, production
+from synckit.sink import Sink, deliver
 
 
 def _deployment_problem(value: str) -> str | None:
@@ -944,14 +944,7 @@ def configuration_form() -> Any:
 
 def update(configuration: dict[str, Any], state: dict[str, Any], sink: Sink | None = None) -> None:
     """The SDK calls this with (configuration, state); tests and benchmarks pass an in-memory sink."""
-    if sink is not None:
-        run(configuration, state, sink)
-        return
-    spaced = production()
-    try:
-        run(configuration, state, spaced)
-    finally:
-        spaced.force()  # the last state reached, also when the sync fails: it covers what was written
+    deliver(lambda out: run(configuration, state, out), sink)
 
 
 connector = Connector(update=update, schema=schema, configuration_form=configuration_form)

@@ -68,7 +68,7 @@ from synckit import (
     sync_tables,
 )
 from synckit.config import is_loopback
-from synckit.sink import production
+from synckit.sink import deliver
 from synckit.sync import SyncResult
 from synckit.table import snake
 
@@ -879,14 +879,7 @@ def update(configuration: Mapping[str, Any], state: dict[str, Any], sink: Any = 
         log.warning(f"protocol is http: the password and tokens travel unencrypted to {host}; use https where "
                     "the server offers it")
     log.info(f"Act! Web API at {cfg['base_url']}, database {cfg['database_name']!r}")
-    if sink is not None:
-        run(cfg, state, sink)
-        return
-    spaced = production()
-    try:
-        run(cfg, state, spaced)
-    finally:
-        spaced.force()  # the last state reached, also when the sync fails: it covers what was written
+    deliver(lambda out: run(cfg, state, out), sink)
 
 
 def run(cfg: Mapping[str, Any], state: dict[str, Any], sink: Any) -> SyncResult:

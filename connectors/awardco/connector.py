@@ -228,18 +228,7 @@ def header_key(header: str) -> str:
 def header_column(header: str, position: int) -> str:
     """The column a report header lands in: a known one, else camelCase of the header's words."""
     known = REPORT_HEADERS.get(header_key(header))
-    if known:
-        return known
-    words: list[str] = []
-    for chunk in re.split(r"[^0-9A-Za-z]+", header):
-        if chunk.isupper() or chunk.islower() or chunk.isdigit():
-            words.append(chunk.lower())
-        else:  # camelCase inside a chunk: "CostCenter"
-            words += [w.lower() for w in re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z0-9]+", chunk)]
-    words = [w for w in words if w]
-    if not words:
-        return f"column{position}"  # a header of punctuation only, or none: keep the values anyway
-    return words[0] + "".join(w[:1].upper() + w[1:] for w in words[1:])
+    return known or ar.camel(header, position)
 
 
 def report_layout(url: str, headers: list[str]) -> list[tuple[str, str]]:

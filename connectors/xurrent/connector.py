@@ -50,7 +50,7 @@ from synckit import (
 )
 from synckit.config import is_loopback
 from synckit.errors import OriginError
-from synckit.sink import Sink, production
+from synckit.sink import Sink, deliver
 from synckit.sync import server_time
 from synckit.table import snake
 
@@ -962,14 +962,7 @@ def configuration_form() -> Any:
 def update(configuration: dict[str, Any], state: dict[str, Any], sink: Sink | None = None) -> None:
     """The SDK calls this with (configuration, state); tests and benchmarks pass an in-memory sink."""
     cfg = settings(configuration)
-    if sink is not None:
-        sync(cfg, state, sink)
-        return
-    spaced = production()
-    try:
-        sync(cfg, state, spaced)
-    finally:
-        spaced.force()  # the last state reached, also when the sync fails: it covers what was written
+    deliver(lambda out: sync(cfg, state, out), sink)
 
 
 def sync(cfg: dict[str, Any], state: dict[str, Any], sink: Sink) -> None:

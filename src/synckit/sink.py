@@ -134,3 +134,17 @@ class MemorySink:
         self._pending.clear()
         self.state = snapshot
         self.checkpoints += 1
+
+
+def deliver(sync: Callable[[Sink], Any], sink: Sink | None) -> None:
+    """Run ``sync`` into the sink a test or benchmark passed, else into ``production()`` operations, whose
+    last deferred checkpoint is written also when the sync fails: it covers everything written before it."""
+    if sink is not None:
+        sync(sink)
+        return
+    spaced = production()
+    try:
+        sync(spaced)
+    finally:
+        spaced.force()
+
