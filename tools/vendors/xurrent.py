@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 from typing import Any
 
 from tools.vendors import Kit, connector
@@ -44,6 +45,17 @@ def kit() -> Kit:
         live = sorted(sim.truth("time_entries"))
         if live and n >= 3:
             sim.delete_time_entry(rng.choice(live))
+        next_second()
+
+    def next_second() -> None:
+        # Edits and deletes stamp records with the current second; the affected-SLA window ends a second
+        # before the server's clock, so the sync that must see them starts in a later second.
+        time.sleep(1.05 - time.time() % 1)
+
+    def delete(sim: XurrentSim, rng: random.Random, n: int) -> Any:
+        gone = sim.delete_random(rng, n)
+        next_second()
+        return gone
 
     def insert(sim: XurrentSim, rng: random.Random, n: int) -> None:
         for table in ALL_TABLES:
@@ -52,6 +64,7 @@ def kit() -> Kit:
                     sim.insert(resource(table), rng)
                 else:
                     sim.data[table].insert()
+        next_second()
 
     def core_children(sim: XurrentSim) -> dict:
         """The child tables of organizations and projects: key -> the element's compared fields."""
@@ -92,7 +105,7 @@ def kit() -> Kit:
     return Kit(
         name="xurrent", keys=keys, fields=fields, make=make,
         config=lambda sim, url: {"oauth_token": TOKEN, "account_id": "widget", "base_url": f"{url}/v1"},
-        truth=truth, edit=edit, insert=insert, largest="projects",
+        truth=truth, edit=edit, insert=insert, delete=delete, largest="projects",
         extra={
             "http": lambda cfg: x.client(x.settings(cfg)),
             "budget": {"apply": lambda sim: None, "overrides": {}, "limit": (20, 2.0), "headers": True,
