@@ -292,7 +292,8 @@ class AwardcoSim(SimApp):
         with self._tasks_lock:
             self._tasks.clear()
 
-    def data_page(self, request: Request, task: dict[str, Any]) -> Response:
+    def page_start(self, request: Request, task: dict[str, Any]) -> int | Response:
+        """The first row index of the page asked for, or the 400 a bad page number gets."""
         try:
             page = int(request.args.get("page", "1"))
         except ValueError:
@@ -300,7 +301,12 @@ class AwardcoSim(SimApp):
         pages = max(1, -(-task["rows"] // self.report_page_size))
         if page < 1 or page > pages:
             return json_response({"success": False, "message": f"page {page} out of range 1..{pages}"}, 400)
-        start = (page - 1) * self.report_page_size
+        return (page - 1) * self.report_page_size
+
+    def data_page(self, request: Request, task: dict[str, Any]) -> Response:
+        start = self.page_start(request, task)
+        if isinstance(start, Response):
+            return start
         rows = task["data"][start:start + self.report_page_size]
         columns = task["columns"]
         names = [title_header(c) if self.header_style == "title" else c for c in columns]
@@ -315,18 +321,13 @@ class AwardcoSim(SimApp):
         return Response("\ufeff" + out.getvalue(), status=200, headers={"Content-Type": "text/csv"})
 
     def task_page(self, request: Request, task: dict[str, Any]) -> Response:
-        try:
-            page = int(request.args.get("page", "1"))
-        except ValueError:
-            return json_response({"success": False, "message": "page must be an integer"}, 400)
-        pages = max(1, -(-task["rows"] // self.report_page_size))
-        if page < 1 or page > pages:
-            return json_response({"success": False, "message": f"page {page} out of range 1..{pages}"}, 400)
+        start = self.page_start(request, task)
+        if isinstance(start, Response):
+            return start
         out = io.StringIO()
         columns = task["columns"]
         writer = csv.writer(out, lineterminator="\r\n")
         writer.writerow([title_header(c) if self.header_style == "title" else c for c in columns])
-        start = (page - 1) * self.report_page_size
         for i in range(start, min(task["rows"], start + self.report_page_size)):
             if self.users.exists(i):  # a deleted user is in no page; an archived one is, as Archived
                 values = self.report_row(i)
